@@ -1,0 +1,11 @@
+# Warnings as errors and optional sanitizers, for taskjournal's own targets only.
+function(taskjournal_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Werror -Wno-missing-field-initializers)
+  if(TASKJOURNAL_SANITIZE)
+    list(JOIN TASKJOURNAL_SANITIZE "," _san)
+    target_compile_options(${target} PRIVATE -fsanitize=${_san} -fno-omit-frame-pointer
+      -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${_san})
+  endif()
+endfunction()

@@ -1,0 +1,28 @@
+// The public JSON form of tasks and messages (CONTRACT §6).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "taskjournal/types.hpp"
+
+namespace taskjournal {
+
+/// One JSON object in everruns' conventions: snake_case states and policies, optional fields and
+/// empty `artifacts`/`links` omitted, timestamps as RFC 3339 UTC with microseconds
+/// ("2026-11-26T16:50:53.000123Z"). Every object of `spec.push_configs[]` with a `secret` key shows
+/// `"has_secret": true` in its place. Throws Error(Corrupt) only if a stored JSON field is not JSON.
+std::string to_json(const SessionTask& task);
+
+/// `{"id":…,"task_id":…,"direction":…,"content":[…],"in_reply_to":…,"created_at":…}`; parts are
+/// `{"type":"text","text":…}` or `{"type":"data","data":…}`.
+std::string to_json(const TaskMessage& message);
+
+/// RFC 3339 UTC text of a timestamp, always with six fractional digits and a "Z".
+std::string format_timestamp(Timestamp t);
+
+/// Parses RFC 3339 text (any offset, 0–9 fractional digits); nullopt when malformed.
+std::optional<Timestamp> parse_timestamp(std::string_view text);
+
+}  // namespace taskjournal

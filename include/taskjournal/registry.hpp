@@ -1,0 +1,115 @@
+// Registry: the event-sourced session task registry over one SQLite journal file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "taskjournal/error.hpp"
+#include "taskjournal/journal.hpp"
+#include "taskjournal/notifications.hpp"
+#include "taskjournal/options.hpp"
+#include "taskjournal/types.hpp"
+
+namespace taskjournal {
+
+/// The session task registry of CONTRACT.md, stored as an append-only journal of events.
+///
+/// Thread safety: one Registry may be used from any number of threads at once. Several Registry
+/// objects, in one process or in several, may share one journal file: every write decides against
+/// the newest state of the file, and every read sees each write committed anywhere before it
+/// began. Slots run in the calling thread after the commit, outside the registry's locks, so a
+/// slot may call the registry. Movable, not copyable; a moved-from Registry may only be destroyed
+/// or assigned to.
+///
+/// Every call may also throw Error(Busy) (another writer held the lock beyond busy_timeout),
+/// Error(Corrupt) (an event appended by another process fails its checks; the views stay as they
+/// were) or Error(Storage) (I/O failure, disk full). A call that throws wrote nothing and changed
+/// no view.
+class Registry {
+ public:
+  /// Opens or creates the journal at `path` and folds it into the views. `":memory:"` gives a
+  /// private in-memory journal. A new file is created with mode 0600.
+  /// Throws Error(Corrupt) for a file that is not a taskjournal journal or an event that fails
+  /// its checks (the message names the file and sequence number), Error(Unsupported) for a
+  /// journal of a newer schema, Error(ReadOnly) when `options.read_only` and the file is missing,
+  /// Error(Storage) when the file cannot be opened (a symlink, not a regular file, owned by another
+  /// user, or an I/O error).
+  static Registry open(const std::filesystem::path& path, Options options = {});
+
+  Registry(Registry&&) noexcept;
+  Registry& operator=(Registry&&) noexcept;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+  ~Registry();
+
+  /// Creates a task (CONTRACT §4). Without `input.id`, generates `task_<uuidv7>`. If the id exists
+  /// in the same session, returns the stored task unchanged and writes nothing.
+  /// Throws Error(Conflict) if the id exists under another session, Error(InvalidArgument) for
+  /// bad input (empty session id or kind, an id empty or over 256 bytes, a string that is not
+  /// UTF-8, a spec that is not JSON), Error(ReadOnly) on a read-only registry.
+  SessionTask create(const CreateSessionTask& input);
+
+  /// Applies `update` by CONTRACT §3 and returns the task, also when the rules dropped it.
+  /// nullopt (nothing written) if the task is missing or belongs to another session.
+  /// Throws Error(InvalidArgument) for a string that is not UTF-8, an `expected` that is not JSON,
+  /// or an increment_attempt that would overflow; Error(ReadOnly) on a read-only registry.
+  std::optional<SessionTask> update(std::string_view session_id, std::string_view task_id,
+                                    const SessionTaskUpdate& update);
+
+  /// The task, or nullopt if missing or of another session.
+  std::optional<SessionTask> get(std::string_view session_id, std::string_view task_id);
+
+  /// The session's tasks in creation order, filtered by exact kind and state (AND).
+  std::vector<SessionTask> list(std::string_view session_id, const SessionTaskFilter& filter = {});
+
+  /// Records cooperative cancel intent: sets cancel_requested_at the first time, never the state.
+  /// Returns the task (unchanged on a repeated call); nullopt if missing or of another session.
+  /// Throws Error(ReadOnly) on a read-only registry.
+  std::optional<SessionTask> request_cancel(std::string_view session_id,
+                                            std::string_view task_id);
+
+  /// Stores a message on the task's channel and returns it with its new `tmsg_` id. An inbound
+  /// message whose in_reply_to names the pending input request resumes the task (state running).
+  /// Throws Error(NotFound) if the task is missing or of another session, Error(StaleAttempt) if
+  /// `message.expected_attempt` differs from the task's attempt, Error(InvalidArgument) for a
+  /// string that is not UTF-8 or a data part that is not JSON, Error(ReadOnly) on a read-only
+  /// registry.
+  TaskMessage record_message(std::string_view session_id, std::string_view task_id,
+                             const NewTaskMessage& message);
+
+  /// The task's messages, oldest first. With `after_id`: those after that message (empty if it
+  /// names no message of this task), the first `limit` of them. Without: the most recent `limit`.
+  /// Empty for a missing or foreign task and for `limit == 0`.
+  std::vector<TaskMessage> list_messages(std::string_view session_id, std::string_view task_id,
+                                         std::optional<std::uint32_t> limit = std::nullopt,
+                                         std::optional<std::string_view> after_id = std::nullopt);
+
+  /// The task's events in journal order (its audit trail); empty if missing or foreign.
+  std::vector<JournalEntry> history(std::string_view session_id, std::string_view task_id);
+
+  /// Calls `slot` for every notification of CONTRACT §5, after the commit, in the writing thread.
+  /// Exceptions thrown by the slot are swallowed: they never fail the call or stop other slots.
+  Subscription on_event(std::function<void(const RegistryEvent&)> slot);
+
+  /// Calls `slot` for each transition (terminal, awaiting input, outbound message), whatever the
+  /// task's wake policy, with the task's snapshot after the change.
+  Subscription on_transition(std::function<void(TaskTransition, const SessionTask&)> slot);
+
+  /// Calls `slot` for each wake-up the task's wake policy asks for, with CONTRACT §5's text.
+  Subscription on_wake(std::function<void(const WakeNotice&)> slot);
+
+  /// The sequence number of the newest event these views include (0 for an empty journal).
+  std::uint64_t last_seq();
+
+ private:
+  struct Impl;
+  explicit Registry(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskjournal

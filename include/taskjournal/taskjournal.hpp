@@ -1,0 +1,12 @@
+// Umbrella header: everything a user of taskjournal needs.
+#pragma once
+
+#include "taskjournal/error.hpp"
+#include "taskjournal/journal.hpp"
+#include "taskjournal/json.hpp"
+#include "taskjournal/lifecycle.hpp"
+#include "taskjournal/notifications.hpp"
+#include "taskjournal/options.hpp"
+#include "taskjournal/registry.hpp"
+#include "taskjournal/types.hpp"
+#include "taskjournal/version.hpp"

@@ -1,0 +1,86 @@
+// The task and message views: the projections of the journal (internal).
+//
+// Views hold no SQL and read no clock: apply() folds one decoded event through the lifecycle
+// functions of lifecycle.hpp. Folding a journal from the first event gives exactly the live views.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "events/event.hpp"
+#include "taskjournal/types.hpp"
+
+namespace taskjournal::projections {
+
+/// What folding one event did, for the registry's notifications. Pointers stay valid until the
+/// next apply().
+struct Applied {
+  const SessionTask* task = nullptr;         ///< the task after the event
+  SessionTaskState state_before = SessionTaskState::Queued;
+  bool created = false;                       ///< TaskCreated stored a new task
+  bool cancel_set = false;                    ///< CancelRequested set the flag (first request)
+  bool resumed = false;                       ///< MessageRecorded answered the pending request
+  const TaskMessage* message = nullptr;       ///< MessageRecorded's stored message
+};
+
+class Views {
+ public:
+  /// Folds `event`, which must be the event after last_seq(). Throws Error(Corrupt) naming the
+  /// sequence number, and changes nothing, if the event does not fit the views: a sequence gap,
+  /// a create of an existing id, an event for an unknown task or for a task of another session,
+  /// a message id already used.
+  Applied apply(const events::Event& event);
+
+  /// Sequence number of the last folded event; 0 before the first.
+  std::uint64_t last_seq() const noexcept { return last_seq_; }
+
+  /// The task if it exists in `session_id`; nullptr otherwise (also when it is another session's).
+  const SessionTask* find(std::string_view session_id, std::string_view task_id) const noexcept;
+
+  /// The task with this id in any session (for create's conflict check); nullptr if none.
+  const SessionTask* find_any(std::string_view task_id) const noexcept;
+
+  /// CONTRACT §4 list: the session's tasks in creation order, exact-match filter.
+  std::vector<SessionTask> list(std::string_view session_id, const SessionTaskFilter& filter) const;
+
+  /// CONTRACT §4 list_messages semantics (cursor, limit, most recent N).
+  std::vector<TaskMessage> messages(std::string_view session_id, std::string_view task_id,
+                                    std::optional<std::uint32_t> limit,
+                                    std::optional<std::string_view> after_id) const;
+
+  std::size_t task_count() const noexcept { return tasks_.size(); }
+  std::size_t message_count() const noexcept { return message_index_.size(); }
+
+  /// Every task and message equal, in the same order (for tests and verification).
+  bool operator==(const Views& other) const;
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  template <class V>
+  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+  struct TaskEntry {
+    SessionTask task;
+    std::vector<TaskMessage> messages;  // oldest first
+  };
+  struct MessageRef {
+    std::string task_id;
+    std::size_t index = 0;  // position in TaskEntry::messages
+  };
+
+  StringMap<TaskEntry> tasks_;
+  StringMap<std::vector<std::string>> sessions_;  // task ids in creation order
+  StringMap<MessageRef> message_index_;
+  std::uint64_t last_seq_ = 0;
+};
+
+}  // namespace taskjournal::projections
