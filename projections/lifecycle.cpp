@@ -1,1 +1,93 @@
-// placeholder: being written
+// apply_task_update: the only code that changes a task (CONTRACT §3). Live writes and replay both
+// reach it through Views::apply, so they cannot drift apart.
+#include "taskjournal/lifecycle.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace taskjournal {
+
+SessionTask new_session_task(const CreateSessionTask& input, Timestamp now) {
+  SessionTask task{
+      .id = input.id.value_or(std::string{}),
+      .session_id = input.session_id,
+      .kind = input.kind,
+      .display_name = input.display_name,
+      .spec = input.spec,
+      .state = input.state,
+      .links = input.links,
+      .wake_policy = input.wake_policy,
+      .created_at = now,
+      .updated_at = now,
+  };
+  if (input.state != SessionTaskState::Queued) task.started_at = now;
+  if (is_terminal(input.state)) task.finished_at = now;
+  return task;
+}
+
+void apply_task_update(SessionTask& task, const SessionTaskUpdate& update, Timestamp now) {
+  // 1. Attempt fence: a write from another attempt is dropped whole.
+  if (update.expected_attempt && *update.expected_attempt != task.attempt) return;
+
+  // 2. Terminal finality.
+  const bool terminal = is_terminal(task.state);
+  if (terminal && update.state && *update.state != task.state) return;
+
+  // 3. Attempt bump (saturating: the registry refuses the overflowing write before it is stored).
+  if (update.increment_attempt && task.attempt < std::numeric_limits<std::int32_t>::max()) {
+    task.attempt += 1;
+  }
+
+  // 4. A new input request forces awaiting_input.
+  std::optional<SessionTaskState> target = update.state;
+  if (!terminal && update.input_request) {
+    target = SessionTaskState::AwaitingInput;
+    task.input_request = update.input_request;
+  }
+
+  // 5. State transition with its timestamps.
+  if (target && !terminal && *target != task.state) {
+    if (task.state == SessionTaskState::Queued && !task.started_at) task.started_at = now;
+    if (is_terminal(*target) && !task.finished_at) task.finished_at = now;
+    if (*target != SessionTaskState::AwaitingInput) task.input_request.reset();
+    task.state = *target;
+  }
+
+  // 6. Content.
+  if (update.state_detail) task.state_detail = update.state_detail;
+  if (update.progress) task.progress = update.progress;
+  if (update.summary) task.summary = update.summary;
+  if (update.result_path) task.result_path = update.result_path;
+  if (update.artifacts) task.artifacts = *update.artifacts;
+  if (update.append_artifact) task.artifacts.push_back(*update.append_artifact);
+  if (update.error) task.error = update.error;
+  if (update.worker_id) task.worker_id = update.worker_id;
+  if (update.heartbeat_at) task.heartbeat_at = update.heartbeat_at;
+  if (update.links) {
+    const TaskLinks& links = *update.links;
+    if (links.child_session_id) task.links.child_session_id = links.child_session_id;
+    if (links.remote_task_id) task.links.remote_task_id = links.remote_task_id;
+    auto& ids = task.links.resource_ids;
+    for (const auto& id : links.resource_ids) {
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    }
+  }
+
+  // 7.
+  task.updated_at = now;
+}
+
+std::string task_message_text(const std::vector<TaskMessagePart>& parts) {
+  std::string text;
+  bool first = true;
+  for (const auto& part : parts) {
+    if (const auto* t = std::get_if<TextPart>(&part)) {
+      if (!first) text += '\n';
+      text += t->text;
+      first = false;
+    }
+  }
+  return text;
+}
+
+}  // namespace taskjournal

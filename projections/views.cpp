@@ -1,1 +1,146 @@
-// placeholder: being written
+// The fold: one decoded event into the task and message views.
+#include "projections/views.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "taskjournal/error.hpp"
+#include "taskjournal/lifecycle.hpp"
+
+namespace taskjournal::projections {
+namespace {
+
+[[noreturn]] void corrupt(std::uint64_t seq, const std::string& what) {
+  throw Error(ErrorCode::Corrupt, "event " + std::to_string(seq) + ": " + what);
+}
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
+}  // namespace
+
+Applied Views::apply(const events::Event& event) {
+  if (event.seq != last_seq_ + 1) {
+    corrupt(event.seq, "expected sequence number " + std::to_string(last_seq_ + 1));
+  }
+  Applied applied;
+
+  if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
+    if (tasks_.contains(event.task_id)) corrupt(event.seq, "task " + event.task_id + " created twice");
+    SessionTask task = new_session_task(created->input, event.recorded_at);
+    auto [it, inserted] = tasks_.emplace(event.task_id, TaskEntry{std::move(task), {}});
+    sessions_[event.session_id].push_back(event.task_id);
+    applied.task = &it->second.task;
+    applied.state_before = it->second.task.state;
+    applied.created = true;
+    last_seq_ = event.seq;
+    return applied;
+  }
+
+  auto it = tasks_.find(event.task_id);
+  if (it == tasks_.end() || it->second.task.session_id != event.session_id) {
+    corrupt(event.seq, "names task " + event.task_id + ", unknown in session " + event.session_id);
+  }
+  TaskEntry& entry = it->second;
+  SessionTask& task = entry.task;
+  applied.task = &task;
+  applied.state_before = task.state;
+
+  std::visit(
+      Overloaded{
+          [](const events::TaskCreated&) {},
+          [&](const events::TaskUpdated& e) { apply_task_update(task, e.update, event.recorded_at); },
+          [&](const events::CancelRequested&) {
+            if (!task.cancel_requested_at) {
+              task.cancel_requested_at = event.recorded_at;
+              task.updated_at = event.recorded_at;
+              applied.cancel_set = true;
+            }
+          },
+          [&](const events::MessageRecorded& e) {
+            const TaskMessage& message = e.message;
+            if (message_index_.contains(message.id)) {
+              corrupt(event.seq, "message id " + message.id + " used twice");
+            }
+            message_index_.emplace(message.id, MessageRef{task.id, entry.messages.size()});
+            entry.messages.push_back(message);
+            applied.message = &entry.messages.back();
+            if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
+                task.input_request && task.input_request->id == *message.in_reply_to) {
+              apply_task_update(task, SessionTaskUpdate{.state = SessionTaskState::Running},
+                                event.recorded_at);
+              applied.resumed = true;
+            }
+          },
+      },
+      event.payload);
+  last_seq_ = event.seq;
+  return applied;
+}
+
+const SessionTask* Views::find(std::string_view session_id,
+                               std::string_view task_id) const noexcept {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end() || it->second.task.session_id != session_id) return nullptr;
+  return &it->second.task;
+}
+
+const SessionTask* Views::find_any(std::string_view task_id) const noexcept {
+  auto it = tasks_.find(task_id);
+  return it == tasks_.end() ? nullptr : &it->second.task;
+}
+
+std::vector<SessionTask> Views::list(std::string_view session_id,
+                                     const SessionTaskFilter& filter) const {
+  std::vector<SessionTask> out;
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return out;
+  for (const auto& id : it->second) {
+    const SessionTask& task = tasks_.find(id)->second.task;
+    if (filter.kind && task.kind != *filter.kind) continue;
+    if (filter.state && task.state != *filter.state) continue;
+    out.push_back(task);
+  }
+  return out;
+}
+
+std::vector<TaskMessage> Views::messages(std::string_view session_id, std::string_view task_id,
+                                         std::optional<std::uint32_t> limit,
+                                         std::optional<std::string_view> after_id) const {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end() || it->second.task.session_id != session_id) return {};
+  if (limit && *limit == 0) return {};
+  const auto& all = it->second.messages;
+
+  std::size_t first = 0;
+  std::size_t last = all.size();
+  if (after_id) {
+    auto ref = message_index_.find(*after_id);
+    if (ref == message_index_.end() || ref->second.task_id != task_id) return {};
+    first = ref->second.index + 1;
+    if (limit) last = std::min(all.size(), first + *limit);
+  } else if (limit && *limit < all.size()) {
+    first = all.size() - *limit;
+  }
+  return {all.begin() + static_cast<std::ptrdiff_t>(first),
+          all.begin() + static_cast<std::ptrdiff_t>(last)};
+}
+
+bool Views::operator==(const Views& other) const {
+  if (last_seq_ != other.last_seq_ || tasks_.size() != other.tasks_.size() ||
+      sessions_ != other.sessions_) {
+    return false;
+  }
+  for (const auto& [id, entry] : tasks_) {
+    auto it = other.tasks_.find(id);
+    if (it == other.tasks_.end() || it->second.task != entry.task ||
+        it->second.messages != entry.messages) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace taskjournal::projections

@@ -1,1 +1,371 @@
-// placeholder: being written
+#include "store/journal.hpp"
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <array>
+#include <cstring>
+#include <optional>
+
+#include "events/event.hpp"
+#include "taskjournal/error.hpp"
+
+namespace taskjournal::store {
+namespace {
+
+constexpr std::size_t kHashSize = 32;
+
+const char* const kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS events (
+  seq         INTEGER PRIMARY KEY CHECK (seq > 0),
+  type        TEXT    NOT NULL,
+  version     INTEGER NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  session_id  TEXT    NOT NULL,
+  task_id     TEXT    NOT NULL,
+  payload     BLOB    NOT NULL,
+  hash        BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_task ON events(task_id, seq);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
+)sql";
+
+ErrorCode code_of(int sqlite_code) {
+  switch (sqlite_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ErrorCode::Busy;
+    case SQLITE_READONLY: return ErrorCode::ReadOnly;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: return ErrorCode::Corrupt;
+    default: return ErrorCode::Storage;
+  }
+}
+
+// Runs `body`, translating SQLite failures into Error(code, "<file>: <doing>: <sqlite message>").
+template <class F>
+auto guarded(const std::string& path, std::string_view doing, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const SQLite::Exception& e) {
+    int code = e.getErrorCode();
+    std::string what = e.what();
+    if ((code & 0xff) == SQLITE_FULL) what += " (disk full)";
+    throw Error(code_of(code), path + ": " + std::string(doing) + ": " + what);
+  }
+}
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {
+    if (!ctx_ || !md_) throw Error(ErrorCode::Storage, "OpenSSL: SHA-256 is not available");
+  }
+  ~Sha256() {
+    EVP_MD_free(md_);
+    EVP_MD_CTX_free(ctx_);
+  }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void begin() { check(EVP_DigestInit_ex(ctx_, md_, nullptr)); }
+  void add(const void* data, std::size_t size) { check(EVP_DigestUpdate(ctx_, data, size)); }
+  template <class Int>
+  void add_le(Int value) {
+    std::array<unsigned char, sizeof(Int)> bytes;
+    auto v = static_cast<std::make_unsigned_t<Int>>(value);
+    for (auto& b : bytes) {
+      b = static_cast<unsigned char>(v & 0xff);
+      v = static_cast<decltype(v)>(v >> 8);
+    }
+    add(bytes.data(), bytes.size());
+  }
+  void add_sized(std::string_view s) {
+    add_le(static_cast<std::uint32_t>(s.size()));
+    add(s.data(), s.size());
+  }
+  std::string finish() {
+    std::string out(kHashSize, '\0');
+    unsigned int size = 0;
+    check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(out.data()), &size));
+    return out;
+  }
+
+ private:
+  static void check(int ok) {
+    if (ok != 1) throw Error(ErrorCode::Storage, "OpenSSL: SHA-256 failed");
+  }
+  EVP_MD_CTX* ctx_;
+  EVP_MD* md_;
+};
+
+std::string_view column_bytes(const SQLite::Column& column) {
+  return {static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes())};
+}
+
+}  // namespace
+
+struct Journal::Sql {
+  SQLite::Database db;
+  SQLite::Statement data_version;
+  std::optional<SQLite::Statement> read_after;
+  std::optional<SQLite::Statement> task_rows;
+  std::optional<SQLite::Statement> insert;
+  Sha256 sha;
+  std::int64_t last_data_version = -1;
+
+  Sql(const JournalConfig& c, int flags)
+      : db(c.path, flags, static_cast<int>(c.busy_timeout.count())),
+        data_version(db, "PRAGMA data_version") {}
+
+  std::string hash(std::string_view prev, std::uint64_t seq, std::string_view type,
+                   std::uint32_t version, std::int64_t recorded_at, std::string_view session_id,
+                   std::string_view task_id, std::string_view payload) {
+    sha.begin();
+    sha.add(prev.data(), prev.size());
+    sha.add_le(seq);
+    sha.add_sized(type);
+    sha.add_le(version);
+    sha.add_le(recorded_at);
+    sha.add_sized(session_id);
+    sha.add_sized(task_id);
+    sha.add_sized(payload);
+    return sha.finish();
+  }
+};
+
+Journal::Journal(const JournalConfig& config)
+    : config_(config), verified_hash_(kHashSize, '\0') {
+  const int flags = config.read_only ? SQLite::OPEN_READONLY
+                                     : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  guarded(config_.path, "open", [&] {
+    sql_ = std::make_unique<Sql>(config_, flags);
+    auto& db = sql_->db;
+
+    // Identify the file before changing anything in it.
+    const auto app_id = db.execAndGet("PRAGMA application_id").getInt();
+    const auto user_version = db.execAndGet("PRAGMA user_version").getInt();
+    const auto objects = db.execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
+    const bool fresh = app_id == 0 && user_version == 0 && objects == 0;
+    if (!fresh && app_id != kApplicationId) {
+      throw Error(ErrorCode::Corrupt, config_.path + ": not a taskjournal journal (application_id " +
+                                          std::to_string(app_id) + ")");
+    }
+    if (user_version > kSchemaVersion) {
+      throw Error(ErrorCode::Unsupported,
+                  config_.path + ": journal schema version " + std::to_string(user_version) +
+                      " is newer than this taskjournal supports (" +
+                      std::to_string(kSchemaVersion) + ")");
+    }
+    if (!fresh && user_version < 1) {
+      throw Error(ErrorCode::Corrupt, config_.path + ": journal has no schema version");
+    }
+    if (fresh && config_.read_only) {
+      throw Error(ErrorCode::ReadOnly, config_.path + ": empty file opened read-only");
+    }
+
+    if (!config_.read_only) {
+      db.exec("PRAGMA journal_mode=WAL");
+      db.exec(config_.durability == Durability::Full ? "PRAGMA synchronous=FULL"
+                                                     : "PRAGMA synchronous=NORMAL");
+      if (fresh) {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          db.exec(kSchemaSql);
+          db.exec("PRAGMA application_id=" + std::to_string(kApplicationId));
+          db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+          db.exec("COMMIT");
+        } catch (...) {
+          db.exec("ROLLBACK");
+          throw;
+        }
+      }
+    }
+    if (!db.tableExists("events")) {
+      throw Error(ErrorCode::Corrupt, config_.path + ": taskjournal journal without events table");
+    }
+    sql_->read_after.emplace(
+        db,
+        "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
+        "FROM events WHERE seq > ? ORDER BY seq");
+    sql_->task_rows.emplace(
+        db,
+        "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
+        "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
+        "WHERE e.task_id = ? AND e.session_id = ? ORDER BY e.seq");
+    if (!config_.read_only) {
+      sql_->insert.emplace(db,
+                           "INSERT INTO events (seq, type, version, recorded_at, session_id, "
+                           "task_id, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+  });
+}
+
+Journal::~Journal() { rollback(); }
+
+bool Journal::changed_by_others() {
+  return guarded(config_.path, "check for new events", [&] {
+    auto& stmt = sql_->data_version;
+    stmt.reset();
+    stmt.executeStep();
+    const std::int64_t version = stmt.getColumn(0).getInt64();
+    const bool changed = version != sql_->last_data_version;
+    sql_->last_data_version = version;
+    return changed;
+  });
+}
+
+void Journal::read_new(const std::function<void(events::Event&&)>& sink) {
+  guarded(config_.path, "read events", [&] {
+    auto& stmt = *sql_->read_after;
+    stmt.reset();
+    stmt.bind(1, static_cast<std::int64_t>(verified_seq_));
+    struct ResetOnExit {
+      SQLite::Statement& s;
+      ~ResetOnExit() {
+        try {
+          s.reset();
+        } catch (...) {
+        }
+      }
+    } reset_on_exit{stmt};
+    while (stmt.executeStep()) {
+      const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
+      auto fail = [&](const std::string& what) {
+        throw Error(ErrorCode::Corrupt,
+                    config_.path + ": event " + std::to_string(seq) + ": " + what);
+      };
+      if (seq != verified_seq_ + 1) {
+        fail("sequence gap: expected event " + std::to_string(verified_seq_ + 1));
+      }
+      const std::string_view type = column_bytes(stmt.getColumn(1));
+      const std::int64_t version = stmt.getColumn(2).getInt64();
+      const std::int64_t recorded_at = stmt.getColumn(3).getInt64();
+      const std::string_view session_id = column_bytes(stmt.getColumn(4));
+      const std::string_view task_id = column_bytes(stmt.getColumn(5));
+      const std::string_view payload = column_bytes(stmt.getColumn(6));
+      const std::string_view stored_hash = column_bytes(stmt.getColumn(7));
+      if (version < 0 || version > UINT32_MAX) fail("bad payload version");
+      std::string hash = sql_->hash(verified_hash_, seq, type, static_cast<std::uint32_t>(version),
+                                    recorded_at, session_id, task_id, payload);
+      if (hash != stored_hash) fail("hash mismatch (row altered, removed or reordered)");
+      events::Event event{.seq = seq,
+                          .recorded_at = Timestamp{std::chrono::microseconds{recorded_at}},
+                          .session_id = std::string(session_id),
+                          .task_id = std::string(task_id)};
+      try {
+        event.payload = events::decode(type, static_cast<std::uint32_t>(version), payload,
+                                       session_id, task_id, event.recorded_at);
+      } catch (const Error& e) {
+        throw Error(e.code(), config_.path + ": event " + std::to_string(seq) + ": " + e.what());
+      }
+      sink(std::move(event));
+      verified_seq_ = seq;
+      verified_hash_ = std::move(hash);
+    }
+  });
+}
+
+std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
+                                                std::string_view task_id) {
+  return guarded(config_.path, "read task history", [&] {
+    std::vector<JournalEntry> out;
+    auto& stmt = *sql_->task_rows;
+    stmt.reset();
+    stmt.bind(1, std::string(task_id));
+    stmt.bind(2, std::string(session_id));
+    while (stmt.executeStep()) {
+      const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
+      auto fail = [&](const std::string& what) {
+        throw Error(ErrorCode::Corrupt,
+                    config_.path + ": event " + std::to_string(seq) + ": " + what);
+      };
+      const std::string_view type = column_bytes(stmt.getColumn(1));
+      const std::int64_t version = stmt.getColumn(2).getInt64();
+      const std::int64_t recorded_at = stmt.getColumn(3).getInt64();
+      const std::string_view payload = column_bytes(stmt.getColumn(6));
+      const std::string_view stored_hash = column_bytes(stmt.getColumn(7));
+      std::string prev = seq == 1 ? std::string(kHashSize, '\0')
+                                  : std::string(column_bytes(stmt.getColumn(8)));
+      if (version < 0 || version > UINT32_MAX) fail("bad payload version");
+      if (prev.size() != kHashSize) fail("previous event missing (sequence gap)");
+      if (sql_->hash(prev, seq, type, static_cast<std::uint32_t>(version), recorded_at,
+                     session_id, task_id, payload) != stored_hash) {
+        fail("hash mismatch (row altered, removed or reordered)");
+      }
+      const Timestamp at{std::chrono::microseconds{recorded_at}};
+      events::Payload decoded;
+      try {
+        decoded = events::decode(type, static_cast<std::uint32_t>(version), payload, session_id,
+                                 task_id, at);
+      } catch (const Error& e) {
+        throw Error(e.code(), config_.path + ": event " + std::to_string(seq) + ": " + e.what());
+      }
+      out.push_back(JournalEntry{.seq = seq,
+                                 .type = std::string(type),
+                                 .recorded_at = at,
+                                 .session_id = std::string(session_id),
+                                 .task_id = std::string(task_id),
+                                 .payload = events::payload_json(decoded)});
+    }
+    stmt.reset();
+    return out;
+  });
+}
+
+void Journal::begin_write() {
+  if (config_.read_only) {
+    throw Error(ErrorCode::ReadOnly, config_.path + ": journal opened read-only");
+  }
+  guarded(config_.path, "begin write", [&] { sql_->db.exec("BEGIN IMMEDIATE"); });
+  in_write_ = true;
+}
+
+void Journal::append(const events::Event& event) {
+  guarded(config_.path, "append event " + std::to_string(event.seq), [&] {
+    const std::string payload = events::encode(event.payload);
+    const std::string_view type = events::type_name(event.payload);
+    const std::int64_t at = event.recorded_at.time_since_epoch().count();
+    std::string hash = sql_->hash(verified_hash_, event.seq, type, events::kPayloadVersion, at,
+                                  event.session_id, event.task_id, payload);
+    auto& stmt = *sql_->insert;
+    stmt.reset();
+    stmt.bind(1, static_cast<std::int64_t>(event.seq));
+    stmt.bind(2, std::string(type));
+    stmt.bind(3, static_cast<std::int64_t>(events::kPayloadVersion));
+    stmt.bind(4, at);
+    stmt.bindNoCopy(5, event.session_id);
+    stmt.bindNoCopy(6, event.task_id);
+    stmt.bindNoCopy(7, payload.data(), static_cast<int>(payload.size()));
+    stmt.bindNoCopy(8, hash.data(), static_cast<int>(hash.size()));
+    stmt.exec();
+    stmt.reset();
+    stmt.clearBindings();
+    pending_seq_ = event.seq;
+    pending_hash_ = std::move(hash);
+  });
+}
+
+void Journal::commit() {
+  guarded(config_.path, "commit", [&] { sql_->db.exec("COMMIT"); });
+  in_write_ = false;
+  if (pending_seq_ != 0) {
+    verified_seq_ = pending_seq_;
+    verified_hash_ = std::move(pending_hash_);
+    pending_seq_ = 0;
+  }
+  // Our own commit does not move data_version; nothing to re-read for it.
+}
+
+void Journal::rollback() noexcept {
+  pending_seq_ = 0;
+  if (!in_write_) return;
+  in_write_ = false;
+  if (sql_) sqlite3_exec(sql_->db.getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+}  // namespace taskjournal::store

@@ -1,0 +1,98 @@
+// The journal: one SQLite table of immutable, hash-chained events (internal).
+//
+// Storage format (schema version 1; README "Storage format" repeats it):
+//
+//   PRAGMA application_id = 0x544A524E ("TJRN")   -- identifies a taskjournal file
+//   PRAGMA user_version   = 1                      -- the schema version below
+//   CREATE TABLE events (
+//     seq         INTEGER PRIMARY KEY CHECK (seq > 0),  -- 1, 2, 3, … without gaps
+//     type        TEXT    NOT NULL,   -- task_created | task_updated | cancel_requested | message_recorded
+//     version     INTEGER NOT NULL,   -- payload schema version (events::kPayloadVersion)
+//     recorded_at INTEGER NOT NULL,   -- microseconds since the Unix epoch, UTC
+//     session_id  TEXT    NOT NULL,
+//     task_id     TEXT    NOT NULL,
+//     payload     BLOB    NOT NULL,   -- cereal portable binary, grammar in events/codec.cpp
+//     hash        BLOB    NOT NULL);  -- SHA-256, see chain_hash() below
+//   CREATE INDEX events_by_task ON events(task_id, seq);
+//   triggers events_no_update / events_no_delete: RAISE(ABORT) on UPDATE and DELETE
+//
+//   hash(n) = SHA-256( hash(n-1) | u64le seq | u32le len, type | u32le version | i64le recorded_at
+//                      | u32le len, session_id | u32le len, task_id | u32le len, payload )
+//   hash(0) = 32 zero bytes
+//
+// WAL mode; synchronous FULL or NORMAL by Durability.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.hpp"
+#include "taskjournal/journal.hpp"
+#include "taskjournal/options.hpp"
+
+namespace taskjournal::store {
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr std::int32_t kApplicationId = 0x544A524E;  // "TJRN"
+
+struct JournalConfig {
+  std::string path;  ///< a file path or ":memory:"
+  bool read_only = false;
+  Durability durability = Durability::Full;
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+/// One SQLite connection to a journal file. Not thread-safe: the Registry serialises calls.
+/// Every method translates SQLite failures into taskjournal::Error naming the file.
+class Journal {
+ public:
+  /// Opens (creating when missing and writable) and checks the file: Corrupt if it is not a
+  /// taskjournal journal, Unsupported if its schema is newer.
+  explicit Journal(const JournalConfig& config);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  const std::string& path() const noexcept { return config_.path; }
+
+  /// True if another connection committed since the previous call (true on the first call).
+  bool changed_by_others();
+
+  /// Reads every event after the last one this journal verified, checks sequence, hash chain,
+  /// type and payload, and hands each to `sink` in order. An event counts as verified once
+  /// `sink` returned. Throws Error(Corrupt) naming the file and sequence number.
+  void read_new(const std::function<void(events::Event&&)>& sink);
+
+  /// Sequence number of the newest verified event (0 for an empty journal).
+  std::uint64_t verified_seq() const noexcept { return verified_seq_; }
+
+  /// The events of one task of one session, in order, with JSON payloads; each row's hash is
+  /// checked against its predecessor's.
+  std::vector<JournalEntry> task_entries(std::string_view session_id, std::string_view task_id);
+
+  /// BEGIN IMMEDIATE: takes the write lock (waiting up to busy_timeout, then Error(Busy)).
+  void begin_write();
+  /// Appends `event`, which must carry seq == verified_seq() + 1 (call read_new first).
+  void append(const events::Event& event);
+  /// COMMIT; the appended event counts as verified afterwards.
+  void commit();
+  /// ROLLBACK if a write is open; never throws.
+  void rollback() noexcept;
+
+ private:
+  struct Sql;
+  JournalConfig config_;
+  std::unique_ptr<Sql> sql_;
+  std::uint64_t verified_seq_ = 0;
+  std::string verified_hash_;  // hash of event verified_seq_
+  std::uint64_t pending_seq_ = 0;
+  std::string pending_hash_;
+  bool in_write_ = false;
+};
+
+}  // namespace taskjournal::store
