@@ -220,6 +220,17 @@ bool Journal::changed_by_others() {
 }
 
 void Journal::read_new(const std::function<void(events::Event&&)>& sink) {
+  try {
+    read_new_unchecked(sink);
+  } catch (...) {
+    // The events after verified_seq_ are still unread: make the next call look again instead of
+    // trusting data_version, so a bad event keeps failing reads rather than being skipped.
+    sql_->last_data_version = -1;
+    throw;
+  }
+}
+
+void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sink) {
   guarded(config_.path, "read events", [&] {
     auto& stmt = *sql_->read_after;
     stmt.reset();

@@ -86,6 +86,7 @@ class Journal {
 
  private:
   struct Sql;
+  void read_new_unchecked(const std::function<void(events::Event&&)>& sink);
   JournalConfig config_;
   std::unique_ptr<Sql> sql_;
   std::uint64_t verified_seq_ = 0;
