@@ -213,6 +213,9 @@ bool Journal::changed_by_others() {
     stmt.reset();
     stmt.executeStep();
     const std::int64_t version = stmt.getColumn(0).getInt64();
+    // Reset at once: a stepped statement keeps a read transaction (an old WAL snapshot) open,
+    // which makes the next BEGIN IMMEDIATE fail with SQLITE_BUSY without waiting.
+    stmt.reset();
     const bool changed = version != sql_->last_data_version;
     sql_->last_data_version = version;
     return changed;
