@@ -1,1 +1,472 @@
-// placeholder: being written
+// Binary encoding of event payloads, schema version 1.
+//
+// Primitives go through cereal's portable binary archive (fixed width, little-endian); the layout
+// above them is written by hand so that a corrupt count or length can never size an allocation.
+//
+//   payload          = cancel_requested | marker, body
+//   cancel_requested = (zero bytes)
+//   marker           = u8 1                    ; cereal's byte-order flag: little-endian
+//   body             = task_created | task_updated | message_recorded
+//
+//   task_created     = string kind, string display_name, json spec, state, links, wake_policy
+//   task_updated     = opt<state> state, opt<string> state_detail, opt<progress> progress,
+//                      opt<input_request> input_request, opt<string> summary,
+//                      opt<string> result_path, opt<list<artifact>> artifacts,
+//                      opt<artifact> append_artifact, opt<error> error, opt<links> links,
+//                      opt<string> worker_id, opt<timestamp> heartbeat_at,
+//                      opt<i32> expected_attempt, bool increment_attempt
+//   message_recorded = string id, direction, list<part> content, opt<string> in_reply_to
+//
+//   progress         = opt<u64> current, opt<u64> total, opt<string> unit, opt<string> label
+//   input_request    = string id, string prompt, opt<json> expected
+//   artifact         = string name, string type, opt<string> path, opt<string> url
+//   error            = string kind, string message
+//   links            = opt<string> child_session_id, opt<string> remote_task_id,
+//                      list<string> resource_ids
+//   part             = u8 0, string text | u8 1, json data
+//
+//   state            = u8 0..5   ; queued running awaiting_input succeeded failed canceled
+//   wake_policy      = u8 0..2   ; silent on_terminal on_activity
+//   direction        = u8 0..1   ; inbound outbound
+//   timestamp        = i64       ; microseconds since the Unix epoch
+//   bool             = u8 0 | u8 1
+//   opt<T>           = u8 0 | u8 1, T
+//   list<T>          = u64 count, count * T
+//   string           = u64 length, length bytes of UTF-8
+//   json             = string holding exactly one JSON value
+//
+// The envelope (session id, task id, recorded_at) is not repeated: TaskCreated's input.id and
+// input.session_id, MessageRecorded's message.task_id and created_at come from it on decode.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <cereal/archives/portable_binary.hpp>
+
+#include "events/event.hpp"
+#include "events/validate.hpp"
+#include "taskjournal/error.hpp"
+
+namespace taskjournal::events {
+namespace {
+
+constexpr std::array<std::string_view, 4> kTypeNames{"task_created", "task_updated",
+                                                     "cancel_requested", "message_recorded"};
+constexpr std::uint8_t kLittleEndianMarker = 1;
+constexpr std::size_t kChunk = 64 * 1024;  // strings are read in pieces of at most this size
+constexpr std::uint8_t kMaxState = static_cast<std::uint8_t>(SessionTaskState::Canceled);
+constexpr std::uint8_t kMaxPolicy = static_cast<std::uint8_t>(TaskWakePolicy::OnActivity);
+constexpr std::uint8_t kMaxDirection = static_cast<std::uint8_t>(TaskMessageDirection::Outbound);
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+class Encoder {
+ public:
+  Encoder() : archive_(stream_, cereal::PortableBinaryOutputArchive::Options::LittleEndian()) {}
+
+  void u8(std::uint8_t v) { archive_(v); }
+  void u64(std::uint64_t v) { archive_(v); }
+  void i32(std::int32_t v) { archive_(v); }
+  void i64(std::int64_t v) { archive_(v); }
+  void boolean(bool v) { u8(v ? 1 : 0); }
+  void string(std::string_view s) {
+    u64(s.size());
+    if (!s.empty()) archive_(cereal::binary_data(s.data(), s.size()));
+  }
+  void timestamp(Timestamp t) { i64(t.time_since_epoch().count()); }
+  void state(SessionTaskState s) { u8(static_cast<std::uint8_t>(s)); }
+
+  template <class T, class Put>
+  void opt(const std::optional<T>& v, Put put) {
+    boolean(v.has_value());
+    if (v) put(*v);
+  }
+  void opt_string(const std::optional<std::string>& v) {
+    opt(v, [&](const std::string& s) { string(s); });
+  }
+  template <class T, class Put>
+  void list(const std::vector<T>& v, Put put) {
+    u64(v.size());
+    for (const auto& e : v) put(e);
+  }
+
+  std::string bytes() const { return stream_.str(); }
+
+ private:
+  std::ostringstream stream_;
+  cereal::PortableBinaryOutputArchive archive_;
+};
+
+void put_links(Encoder& e, const TaskLinks& l) {
+  e.opt_string(l.child_session_id);
+  e.opt_string(l.remote_task_id);
+  e.list(l.resource_ids, [&](const std::string& s) { e.string(s); });
+}
+
+void put_artifact(Encoder& e, const TaskArtifact& a) {
+  e.string(a.name);
+  e.string(a.type);
+  e.opt_string(a.path);
+  e.opt_string(a.url);
+}
+
+void put(Encoder& e, const TaskCreated& p) {
+  const auto& in = p.input;
+  e.string(in.kind);
+  e.string(in.display_name);
+  e.string(in.spec);
+  e.state(in.state);
+  put_links(e, in.links);
+  e.u8(static_cast<std::uint8_t>(in.wake_policy));
+}
+
+void put(Encoder& e, const TaskUpdated& p) {
+  const auto& u = p.update;
+  e.opt(u.state, [&](SessionTaskState s) { e.state(s); });
+  e.opt_string(u.state_detail);
+  e.opt(u.progress, [&](const TaskProgress& g) {
+    e.opt(g.current, [&](std::uint64_t v) { e.u64(v); });
+    e.opt(g.total, [&](std::uint64_t v) { e.u64(v); });
+    e.opt_string(g.unit);
+    e.opt_string(g.label);
+  });
+  e.opt(u.input_request, [&](const TaskInputRequest& r) {
+    e.string(r.id);
+    e.string(r.prompt);
+    e.opt_string(r.expected);
+  });
+  e.opt_string(u.summary);
+  e.opt_string(u.result_path);
+  e.opt(u.artifacts, [&](const std::vector<TaskArtifact>& list) {
+    e.list(list, [&](const TaskArtifact& a) { put_artifact(e, a); });
+  });
+  e.opt(u.append_artifact, [&](const TaskArtifact& a) { put_artifact(e, a); });
+  e.opt(u.error, [&](const TaskError& err) {
+    e.string(err.kind);
+    e.string(err.message);
+  });
+  e.opt(u.links, [&](const TaskLinks& l) { put_links(e, l); });
+  e.opt_string(u.worker_id);
+  e.opt(u.heartbeat_at, [&](Timestamp t) { e.timestamp(t); });
+  e.opt(u.expected_attempt, [&](std::int32_t v) { e.i32(v); });
+  e.boolean(u.increment_attempt);
+}
+
+void put(Encoder& e, const MessageRecorded& p) {
+  const auto& m = p.message;
+  e.string(m.id);
+  e.u8(static_cast<std::uint8_t>(m.direction));
+  e.list(m.content, [&](const TaskMessagePart& part) {
+    if (const auto* text = std::get_if<TextPart>(&part)) {
+      e.u8(0);
+      e.string(text->text);
+    } else {
+      e.u8(1);
+      e.string(std::get<DataPart>(part).data);
+    }
+  });
+  e.opt_string(m.in_reply_to);
+}
+
+// ---- decoding ---------------------------------------------------------------------------------
+
+std::string trailing(std::size_t n) {
+  return std::to_string(n) + " trailing byte" + (n == 1 ? "" : "s") + " after the payload";
+}
+
+// A read-only stream buffer over the payload bytes (no copy).
+class ViewBuffer : public std::streambuf {
+ public:
+  explicit ViewBuffer(std::string_view bytes) {
+    auto* p = const_cast<char*>(bytes.data());  // never written: no putback area is used
+    setg(p, p, p + bytes.size());
+  }
+  std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
+};
+
+// The path of the field being read, for error messages; built only when one is thrown.
+struct Field {
+  static constexpr std::size_t kNoIndex = static_cast<std::size_t>(-1);
+  std::string_view name;
+  const Field* parent = nullptr;
+  std::size_t index = kNoIndex;
+
+  Field member(std::string_view child) const { return Field{child, this}; }
+  Field element(std::size_t i) const { return Field{{}, this, i}; }
+  std::string str() const {
+    std::string out = parent ? parent->str() : std::string();
+    if (index != kNoIndex) return out + "[" + std::to_string(index) + "]";
+    if (!out.empty()) out += '.';
+    return out.append(name);
+  }
+};
+
+class Decoder {
+ public:
+  Decoder(std::string_view type, std::string_view bytes)
+      : type_(type), buffer_(bytes), stream_(&buffer_) {
+    if (bytes.empty()) fail("empty payload");
+    if (static_cast<std::uint8_t>(bytes[0]) != kLittleEndianMarker) {
+      fail("bad byte-order marker " + std::to_string(static_cast<std::uint8_t>(bytes[0])) +
+           " (expected 1)");
+    }
+    archive_.emplace(stream_, cereal::PortableBinaryInputArchive::Options::LittleEndian());
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(ErrorCode::Corrupt, "payload of " + std::string(type_) + ": " + what);
+  }
+
+  void finish() const {
+    if (const auto n = buffer_.remaining(); n != 0) fail(trailing(n));
+  }
+
+  template <class T>
+  T primitive(const Field& f) {
+    T v{};
+    try {
+      (*archive_)(v);
+    } catch (const cereal::Exception&) {
+      truncated(f);
+    }
+    return v;
+  }
+
+  std::uint8_t u8_upto(const Field& f, std::uint8_t max, std::string_view what) {
+    const auto v = primitive<std::uint8_t>(f);
+    if (v > max)
+      fail(f.str() + ": " + std::string(what) + " " + std::to_string(v) + " out of range");
+    return v;
+  }
+  bool boolean(const Field& f) { return u8_upto(f, 1, "bool value") == 1; }
+  bool present(const Field& f) { return u8_upto(f, 1, "optional tag") == 1; }
+
+  std::string string(const Field& f) {
+    auto left = primitive<std::uint64_t>(f);
+    std::string s;  // grows with the bytes actually read, whatever the length prefix claims
+    while (left > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, kChunk));
+      const auto old = s.size();
+      s.resize(old + n);
+      try {
+        (*archive_)(cereal::binary_data(s.data() + old, n));
+      } catch (const cereal::Exception&) {
+        truncated(f);
+      }
+      left -= n;
+    }
+    if (!is_valid_utf8(s)) fail(f.str() + " is not valid UTF-8");
+    return s;
+  }
+
+  std::string json(const Field& f) {
+    auto s = string(f);
+    if (!is_valid_json(s)) fail(f.str() + " is not valid JSON");
+    return s;
+  }
+
+  Timestamp timestamp(const Field& f) {
+    return Timestamp{std::chrono::microseconds{primitive<std::int64_t>(f)}};
+  }
+  SessionTaskState state(const Field& f) {
+    return static_cast<SessionTaskState>(u8_upto(f, kMaxState, "enum value"));
+  }
+
+  template <class T, class Get>
+  std::optional<T> opt(const Field& f, Get get) {
+    if (!present(f)) return std::nullopt;
+    return std::optional<T>(get(f));
+  }
+  std::optional<std::string> opt_string(const Field& f) {
+    return opt<std::string>(f, [&](const Field& g) { return string(g); });
+  }
+  // One element at a time: the count is never trusted to size anything, and every element
+  // consumes at least one byte, so a corrupt count ends at the end of the bytes.
+  template <class T, class Get>
+  std::vector<T> list(const Field& f, Get get) {
+    const auto count = primitive<std::uint64_t>(f);
+    std::vector<T> out;
+    for (std::uint64_t i = 0; i < count; ++i)
+      out.push_back(get(f.element(static_cast<std::size_t>(i))));
+    return out;
+  }
+
+ private:
+  [[noreturn]] void truncated(const Field& f) const { fail("truncated while reading " + f.str()); }
+
+  std::string_view type_;
+  ViewBuffer buffer_;
+  std::istream stream_;
+  std::optional<cereal::PortableBinaryInputArchive> archive_;
+};
+
+TaskLinks get_links(Decoder& d, const Field& f) {
+  TaskLinks l;
+  l.child_session_id = d.opt_string(f.member("child_session_id"));
+  l.remote_task_id = d.opt_string(f.member("remote_task_id"));
+  l.resource_ids =
+      d.list<std::string>(f.member("resource_ids"), [&](const Field& g) { return d.string(g); });
+  return l;
+}
+
+TaskArtifact get_artifact(Decoder& d, const Field& f) {
+  TaskArtifact a;
+  a.name = d.string(f.member("name"));
+  a.type = d.string(f.member("type"));
+  a.path = d.opt_string(f.member("path"));
+  a.url = d.opt_string(f.member("url"));
+  return a;
+}
+
+TaskCreated get_task_created(Decoder& d) {
+  TaskCreated p;
+  auto& in = p.input;
+  in.kind = d.string(Field{"kind"});
+  in.display_name = d.string(Field{"display_name"});
+  in.spec = d.json(Field{"spec"});
+  in.state = d.state(Field{"state"});
+  in.links = get_links(d, Field{"links"});
+  in.wake_policy =
+      static_cast<TaskWakePolicy>(d.u8_upto(Field{"wake_policy"}, kMaxPolicy, "enum value"));
+  return p;
+}
+
+TaskUpdated get_task_updated(Decoder& d) {
+  TaskUpdated p;
+  auto& u = p.update;
+  u.state = d.opt<SessionTaskState>(Field{"state"}, [&](const Field& f) { return d.state(f); });
+  u.state_detail = d.opt_string(Field{"state_detail"});
+  u.progress = d.opt<TaskProgress>(Field{"progress"}, [&](const Field& f) {
+    TaskProgress g;
+    const auto u64 = [&](const Field& h) { return d.primitive<std::uint64_t>(h); };
+    g.current = d.opt<std::uint64_t>(f.member("current"), u64);
+    g.total = d.opt<std::uint64_t>(f.member("total"), u64);
+    g.unit = d.opt_string(f.member("unit"));
+    g.label = d.opt_string(f.member("label"));
+    return g;
+  });
+  u.input_request = d.opt<TaskInputRequest>(Field{"input_request"}, [&](const Field& f) {
+    TaskInputRequest r;
+    r.id = d.string(f.member("id"));
+    r.prompt = d.string(f.member("prompt"));
+    r.expected = d.opt<Json>(f.member("expected"), [&](const Field& g) { return d.json(g); });
+    return r;
+  });
+  u.summary = d.opt_string(Field{"summary"});
+  u.result_path = d.opt_string(Field{"result_path"});
+  u.artifacts = d.opt<std::vector<TaskArtifact>>(Field{"artifacts"}, [&](const Field& f) {
+    return d.list<TaskArtifact>(f, [&](const Field& g) { return get_artifact(d, g); });
+  });
+  u.append_artifact = d.opt<TaskArtifact>(Field{"append_artifact"},
+                                          [&](const Field& f) { return get_artifact(d, f); });
+  u.error = d.opt<TaskError>(Field{"error"}, [&](const Field& f) {
+    TaskError e;
+    e.kind = d.string(f.member("kind"));
+    e.message = d.string(f.member("message"));
+    return e;
+  });
+  u.links = d.opt<TaskLinks>(Field{"links"}, [&](const Field& f) { return get_links(d, f); });
+  u.worker_id = d.opt_string(Field{"worker_id"});
+  u.heartbeat_at =
+      d.opt<Timestamp>(Field{"heartbeat_at"}, [&](const Field& f) { return d.timestamp(f); });
+  u.expected_attempt = d.opt<std::int32_t>(
+      Field{"expected_attempt"}, [&](const Field& f) { return d.primitive<std::int32_t>(f); });
+  u.increment_attempt = d.boolean(Field{"increment_attempt"});
+  return p;
+}
+
+MessageRecorded get_message_recorded(Decoder& d) {
+  MessageRecorded p;
+  auto& m = p.message;
+  m.id = d.string(Field{"id"});
+  m.direction =
+      static_cast<TaskMessageDirection>(d.u8_upto(Field{"direction"}, kMaxDirection, "enum value"));
+  m.content = d.list<TaskMessagePart>(Field{"content"}, [&](const Field& f) -> TaskMessagePart {
+    if (d.u8_upto(f, 1, "part tag") == 0) return TextPart{d.string(f.member("text"))};
+    return DataPart{d.json(f.member("data"))};
+  });
+  m.in_reply_to = d.opt_string(Field{"in_reply_to"});
+  return p;
+}
+
+}  // namespace
+
+std::string_view type_name(const Payload& payload) noexcept {
+  return payload.valueless_by_exception() ? "valueless" : kTypeNames[payload.index()];
+}
+
+bool is_known_type(std::string_view type) noexcept {
+  return std::find(kTypeNames.begin(), kTypeNames.end(), type) != kTypeNames.end();
+}
+
+std::string encode(const Payload& payload) {
+  if (std::holds_alternative<CancelRequested>(payload)) return {};
+  try {
+    Encoder e;
+    std::visit(
+        [&](const auto& p) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(p)>, CancelRequested>) put(e, p);
+        },
+        payload);
+    return e.bytes();
+  } catch (const cereal::Exception& e) {  // a failed write to the string stream
+    throw Error(ErrorCode::Storage,
+                "encoding payload of " + std::string(type_name(payload)) + ": " + e.what());
+  }
+}
+
+Payload decode(std::string_view type, std::uint32_t version, std::string_view bytes,
+               std::string_view session_id, std::string_view task_id, Timestamp recorded_at) {
+  if (version == 0 || version > kPayloadVersion) {
+    throw Error(ErrorCode::Unsupported, "payload version " + std::to_string(version) + " of " +
+                                            std::string(type) + " is not supported (this build " +
+                                            "reads versions 1 to " +
+                                            std::to_string(kPayloadVersion) + ")");
+  }
+  if (!is_known_type(type)) {
+    throw Error(ErrorCode::Corrupt, "unknown event type \"" + std::string(type) + "\"");
+  }
+  try {
+    if (type == "cancel_requested") {
+      if (!bytes.empty()) {
+        throw Error(ErrorCode::Corrupt, "payload of cancel_requested: " + trailing(bytes.size()));
+      }
+      return CancelRequested{};
+    }
+    Decoder d(type, bytes);
+    Payload out;
+    if (type == "task_created") {
+      auto p = get_task_created(d);
+      p.input.session_id = std::string(session_id);
+      p.input.id = std::string(task_id);
+      out = std::move(p);
+    } else if (type == "task_updated") {
+      out = get_task_updated(d);
+    } else {
+      auto p = get_message_recorded(d);
+      p.message.task_id = std::string(task_id);
+      p.message.created_at = recorded_at;
+      out = std::move(p);
+    }
+    d.finish();
+    return out;
+  } catch (const Error&) {
+    throw;
+  } catch (const cereal::Exception& e) {
+    throw Error(ErrorCode::Corrupt, "payload of " + std::string(type) + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Corrupt, "payload of " + std::string(type) + ": " + e.what());
+  }
+}
+
+}  // namespace taskjournal::events

@@ -90,6 +90,12 @@ void check_update(const SessionTaskUpdate& u) {
   }
   if (u.links) check_links(*u.links);
   check_optional_text("worker_id", u.worker_id);
+  if (u.heartbeat_at) {
+    // Keep every stored time expressible in RFC 3339 (years 0000–9999).
+    using namespace std::chrono;
+    const auto year = int(year_month_day(floor<days>(*u.heartbeat_at)).year());
+    if (year < 0 || year > 9999) invalid("heartbeat_at is outside the years 0000-9999");
+  }
 }
 
 void check_message(const NewTaskMessage& m) {

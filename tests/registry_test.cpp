@@ -1477,3 +1477,18 @@ TEST(RegistryLifetime, InMemoryRegistriesAreIndependent) {
 }
 
 }  // namespace
+
+// Regression: a heartbeat far outside 0000–9999 was stored, and to_json then had no RFC 3339 form.
+TEST(RegistryUpdate, HeartbeatOutsideRfc3339YearsIsInvalidAndWritesNothing) {
+  Env env;
+  env.reg.create(input("sess_1", "t1"));
+  const auto before = env.reg.history("sess_1", "t1").size();
+  const Timestamp far_future = Timestamp{} + std::chrono::years(10000);
+  EXPECT_EQ(error_code([&] { env.reg.update("sess_1", "t1", {.heartbeat_at = far_future}); }),
+            ErrorCode::InvalidArgument);
+  EXPECT_THAT(error_text([&] { env.reg.update("sess_1", "t1", {.heartbeat_at = far_future}); }),
+              HasSubstr("heartbeat_at"));
+  EXPECT_EQ(env.reg.history("sess_1", "t1").size(), before);
+  const Timestamp last_year_9999 = Timestamp{} + std::chrono::years(8029);
+  EXPECT_TRUE(env.reg.update("sess_1", "t1", {.heartbeat_at = last_year_9999}));
+}

@@ -70,8 +70,7 @@ class Registry {
   /// Records cooperative cancel intent: sets cancel_requested_at the first time, never the state.
   /// Returns the task (unchanged on a repeated call); nullopt if missing or of another session.
   /// Throws Error(ReadOnly) on a read-only registry.
-  std::optional<SessionTask> request_cancel(std::string_view session_id,
-                                            std::string_view task_id);
+  std::optional<SessionTask> request_cancel(std::string_view session_id, std::string_view task_id);
 
   /// Stores a message on the task's channel and returns it with its new `tmsg_` id. An inbound
   /// message whose in_reply_to names the pending input request resumes the task (state running).
