@@ -21,6 +21,33 @@ struct Overloaded : F... {
 
 }  // namespace
 
+TaskFold fold_into_task(SessionTask& task, const events::Event& event) {
+  TaskFold fold;
+  std::visit(
+      Overloaded{
+          [](const events::TaskCreated&) {},
+          [&](const events::TaskUpdated& e) { apply_task_update(task, e.update, event.recorded_at); },
+          [&](const events::CancelRequested&) {
+            if (!task.cancel_requested_at) {
+              task.cancel_requested_at = event.recorded_at;
+              task.updated_at = event.recorded_at;
+              fold.cancel_set = true;
+            }
+          },
+          [&](const events::MessageRecorded& e) {
+            const TaskMessage& message = e.message;
+            if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
+                task.input_request && task.input_request->id == *message.in_reply_to) {
+              apply_task_update(task, SessionTaskUpdate{.state = SessionTaskState::Running},
+                                event.recorded_at);
+              fold.resumed = true;
+            }
+          },
+      },
+      event.payload);
+  return fold;
+}
+
 Applied Views::apply(const events::Event& event) {
   if (event.seq != last_seq_ + 1) {
     corrupt(event.seq, "expected sequence number " + std::to_string(last_seq_ + 1));
@@ -48,34 +75,18 @@ Applied Views::apply(const events::Event& event) {
   applied.task = &task;
   applied.state_before = task.state;
 
-  std::visit(
-      Overloaded{
-          [](const events::TaskCreated&) {},
-          [&](const events::TaskUpdated& e) { apply_task_update(task, e.update, event.recorded_at); },
-          [&](const events::CancelRequested&) {
-            if (!task.cancel_requested_at) {
-              task.cancel_requested_at = event.recorded_at;
-              task.updated_at = event.recorded_at;
-              applied.cancel_set = true;
-            }
-          },
-          [&](const events::MessageRecorded& e) {
-            const TaskMessage& message = e.message;
-            if (message_index_.contains(message.id)) {
-              corrupt(event.seq, "message id " + message.id + " used twice");
-            }
-            message_index_.emplace(message.id, MessageRef{task.id, entry.messages.size()});
-            entry.messages.push_back(message);
-            applied.message = &entry.messages.back();
-            if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
-                task.input_request && task.input_request->id == *message.in_reply_to) {
-              apply_task_update(task, SessionTaskUpdate{.state = SessionTaskState::Running},
-                                event.recorded_at);
-              applied.resumed = true;
-            }
-          },
-      },
-      event.payload);
+  if (const auto* recorded = std::get_if<events::MessageRecorded>(&event.payload)) {
+    const TaskMessage& message = recorded->message;
+    if (message_index_.contains(message.id)) {
+      corrupt(event.seq, "message id " + message.id + " used twice");
+    }
+    message_index_.emplace(message.id, MessageRef{task.id, entry.messages.size()});
+    entry.messages.push_back(message);
+    applied.message = &entry.messages.back();
+  }
+  const TaskFold fold = fold_into_task(task, event);
+  applied.cancel_set = fold.cancel_set;
+  applied.resumed = fold.resumed;
   last_seq_ = event.seq;
   return applied;
 }

@@ -19,13 +19,24 @@ namespace taskjournal::projections {
 /// What folding one event did, for the registry's notifications. Pointers stay valid until the
 /// next apply().
 struct Applied {
-  const SessionTask* task = nullptr;         ///< the task after the event
+  const SessionTask* task = nullptr;  ///< the task after the event
   SessionTaskState state_before = SessionTaskState::Queued;
-  bool created = false;                       ///< TaskCreated stored a new task
-  bool cancel_set = false;                    ///< CancelRequested set the flag (first request)
-  bool resumed = false;                       ///< MessageRecorded answered the pending request
-  const TaskMessage* message = nullptr;       ///< MessageRecorded's stored message
+  bool created = false;                  ///< TaskCreated stored a new task
+  bool cancel_set = false;               ///< CancelRequested set the flag (first request)
+  bool resumed = false;                  ///< MessageRecorded answered the pending request
+  const TaskMessage* message = nullptr;  ///< MessageRecorded's stored message
 };
+
+/// What folding a non-create event did to its task.
+struct TaskFold {
+  bool cancel_set = false;  ///< CancelRequested set the flag
+  bool resumed = false;     ///< MessageRecorded answered the pending input request
+};
+
+/// The lifecycle part of the fold for one existing task: TaskUpdated through apply_task_update,
+/// CancelRequested's first-time stamp, MessageRecorded's resume rule. TaskCreated does nothing
+/// here. Views::apply and the registry's in-transaction overlay both fold through this.
+TaskFold fold_into_task(SessionTask& task, const events::Event& event);
 
 class Views {
  public:

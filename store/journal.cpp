@@ -172,6 +172,7 @@ Journal::Journal(const JournalConfig& config)
       db.exec("PRAGMA journal_mode=WAL");
       db.exec(config_.durability == Durability::Full ? "PRAGMA synchronous=FULL"
                                                      : "PRAGMA synchronous=NORMAL");
+      if (config_.exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
       if (fresh) {
         db.exec("BEGIN IMMEDIATE");
         try {
@@ -184,6 +185,11 @@ Journal::Journal(const JournalConfig& config)
           throw;
         }
       }
+    }
+    if (config_.exclusive && !config_.read_only) {
+      // Take the exclusive lock now (kept until close): from here on nobody else commits.
+      db.exec("BEGIN EXCLUSIVE");
+      db.exec("COMMIT");
     }
     if (!db.tableExists("events")) {
       throw Error(ErrorCode::Corrupt, config_.path + ": taskjournal journal without events table");
@@ -331,6 +337,51 @@ std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
   });
 }
 
+void Journal::scan(std::uint64_t after_seq, const std::function<bool(const Row&)>& sink) {
+  guarded(config_.path, "scan events", [&] {
+    SQLite::Statement stmt(sql_->db,
+                           "SELECT seq, type, version, recorded_at, session_id, task_id, payload, "
+                           "hash FROM events WHERE seq > ? ORDER BY seq");
+    stmt.bind(1, static_cast<std::int64_t>(after_seq));
+    while (stmt.executeStep()) {
+      const Row row{.seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
+                    .type = column_bytes(stmt.getColumn(1)),
+                    .version = stmt.getColumn(2).getInt64(),
+                    .recorded_at = stmt.getColumn(3).getInt64(),
+                    .session_id = column_bytes(stmt.getColumn(4)),
+                    .task_id = column_bytes(stmt.getColumn(5)),
+                    .payload = column_bytes(stmt.getColumn(6)),
+                    .hash = column_bytes(stmt.getColumn(7))};
+      if (!sink(row)) break;
+    }
+  });
+}
+
+std::string Journal::chain_hash(std::string_view prev, const Row& row) {
+  return sql_->hash(prev, row.seq, row.type, static_cast<std::uint32_t>(row.version),
+                    row.recorded_at, row.session_id, row.task_id, row.payload);
+}
+
+std::string Journal::stored_hash(std::uint64_t seq) {
+  return guarded(config_.path, "read event hash", [&] {
+    SQLite::Statement stmt(sql_->db, "SELECT hash FROM events WHERE seq = ?");
+    stmt.bind(1, static_cast<std::int64_t>(seq));
+    return stmt.executeStep() ? std::string(column_bytes(stmt.getColumn(0))) : std::string();
+  });
+}
+
+std::uint64_t Journal::newest_seq() {
+  return guarded(config_.path, "read newest event", [&] {
+    return static_cast<std::uint64_t>(
+        sql_->db.execAndGet("SELECT coalesce(max(seq), 0) FROM events").getInt64());
+  });
+}
+
+int Journal::schema_version() {
+  return guarded(config_.path, "read schema version",
+                 [&] { return sql_->db.execAndGet("PRAGMA user_version").getInt(); });
+}
+
 void Journal::begin_write() {
   if (config_.read_only) {
     throw Error(ErrorCode::ReadOnly, config_.path + ": journal opened read-only");
@@ -344,7 +395,8 @@ void Journal::append(const events::Event& event) {
     const std::string payload = events::encode(event.payload);
     const std::string_view type = events::type_name(event.payload);
     const std::int64_t at = event.recorded_at.time_since_epoch().count();
-    std::string hash = sql_->hash(verified_hash_, event.seq, type, events::kPayloadVersion, at,
+    const std::string& prev = pending_seq_ != 0 ? pending_hash_ : verified_hash_;
+    std::string hash = sql_->hash(prev, event.seq, type, events::kPayloadVersion, at,
                                   event.session_id, event.task_id, payload);
     auto& stmt = *sql_->insert;
     stmt.reset();

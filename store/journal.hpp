@@ -45,6 +45,7 @@ struct JournalConfig {
   bool read_only = false;
   Durability durability = Durability::Full;
   std::chrono::milliseconds busy_timeout{5000};
+  bool exclusive = false;  ///< locking_mode=EXCLUSIVE
 };
 
 /// One SQLite connection to a journal file. Not thread-safe: the Registry serialises calls.
@@ -75,9 +76,44 @@ class Journal {
   /// checked against its predecessor's.
   std::vector<JournalEntry> task_entries(std::string_view session_id, std::string_view task_id);
 
+  /// One stored row as it is, unchecked. The views point into SQLite's buffers: valid only during
+  /// the scan() callback that receives the row.
+  struct Row {
+    std::uint64_t seq = 0;
+    std::string_view type;
+    std::int64_t version = 0;
+    std::int64_t recorded_at = 0;
+    std::string_view session_id;
+    std::string_view task_id;
+    std::string_view payload;
+    std::string_view hash;
+  };
+
+  /// Calls `sink` for every row with seq > after_seq, in sequence order, checking nothing, until
+  /// `sink` returns false. For readers that report problems instead of stopping at the first
+  /// (the public JournalReader). Reads one snapshot of the file.
+  void scan(std::uint64_t after_seq, const std::function<bool(const Row&)>& sink);
+
+  /// The hash `row` must carry when `prev` is its predecessor's hash (formula above; row.hash is
+  /// not read). `prev` is genesis_hash() for event 1.
+  std::string chain_hash(std::string_view prev, const Row& row);
+
+  /// hash(0): 32 zero bytes.
+  static std::string genesis_hash() { return std::string(32, '\0'); }
+
+  /// The stored hash of event `seq`, or an empty string if there is no such row.
+  std::string stored_hash(std::uint64_t seq);
+
+  /// The largest sequence number in the file (0 for an empty journal), unchecked.
+  std::uint64_t newest_seq();
+
+  /// The schema version the file declares (PRAGMA user_version).
+  int schema_version();
+
   /// BEGIN IMMEDIATE: takes the write lock (waiting up to busy_timeout, then Error(Busy)).
   void begin_write();
-  /// Appends `event`, which must carry seq == verified_seq() + 1 (call read_new first).
+  /// Appends `event`, which must carry the sequence number after the last verified or appended
+  /// event (call read_new first). Several appends may share one write.
   void append(const events::Event& event);
   /// COMMIT; the appended event counts as verified afterwards.
   void commit();

@@ -4,9 +4,12 @@
 //        → append → COMMIT → fold the event into the views → unlock → notify
 #include "taskjournal/registry.hpp"
 
+#include <atomic>
 #include <boost/signals2/signal.hpp>
 #include <limits>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "events/event.hpp"
@@ -124,6 +127,15 @@ struct Notice {
   std::optional<WakeNotice> wake;
 };
 
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
 Timestamp system_now() {
   return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
@@ -133,6 +145,7 @@ Timestamp system_now() {
 struct Registry::Impl {
   Options options;
   std::mutex mutex;
+  std::atomic<std::thread::id> batch_thread{};
   store::Journal journal;
   projections::Views views;
   store::IdGenerator ids;
@@ -145,53 +158,206 @@ struct Registry::Impl {
         journal(store::JournalConfig{.path = path.string(),
                                      .read_only = options.read_only,
                                      .durability = options.durability,
-                                     .busy_timeout = options.busy_timeout}) {
+                                     .busy_timeout = options.busy_timeout,
+                                     .exclusive = options.exclusive}) {
     catch_up();
   }
 
   Timestamp now() const { return options.clock ? options.clock() : system_now(); }
+
+  // The registry's lock. A call from inside this registry's own batch body would deadlock (or
+  // nest transactions): refuse it instead.
+  std::unique_lock<std::mutex> lock() {
+    if (batch_thread.load() == std::this_thread::get_id()) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: Registry called inside its own batch; use the Batch");
+    }
+    return std::unique_lock(mutex);
+  }
 
   // Folds every event other connections appended since we last looked.
   void catch_up() {
     journal.read_new([this](events::Event&& event) { views.apply(event); });
   }
   void refresh() {
-    if (journal.changed_by_others()) catch_up();
+    if (!options.exclusive && journal.changed_by_others()) catch_up();
   }
 
-  // Runs one write command. `decide` sees the fresh views and returns the event to append, or
-  // nullopt to write nothing; it may throw to reject the call. Returns what the fold did.
-  template <class Decide>
-  std::optional<projections::Applied> write(Decide&& decide) {
-    if (options.read_only) {
-      throw Error(ErrorCode::ReadOnly, journal.path() + ": journal opened read-only");
-    }
-    journal.begin_write();
-    struct RollbackUnlessCommitted {
-      store::Journal& j;
-      bool committed = false;
-      ~RollbackUnlessCommitted() {
-        if (!committed) j.rollback();
+  // One write transaction: BEGIN IMMEDIATE, catch up, then the views plus this transaction's own
+  // events (an overlay of the tasks they touched, folded with the same fold_into_task). Rolled
+  // back unless commit() succeeds; the views change only after COMMIT.
+  class Transaction {
+   public:
+    explicit Transaction(Impl& r) : r_(r) {
+      if (r_.options.read_only) {
+        throw Error(ErrorCode::ReadOnly, r_.journal.path() + ": journal opened read-only");
       }
-    } guard{journal};
-    refresh();
-    std::optional<events::Event> event = decide();
-    if (!event) return std::nullopt;
-    event->seq = views.last_seq() + 1;
-    journal.append(*event);
-    journal.commit();
-    guard.committed = true;
-    return views.apply(*event);
+      r_.journal.begin_write();
+      open_ = true;
+      try {
+        r_.refresh();
+      } catch (...) {
+        r_.journal.rollback();
+        throw;
+      }
+    }
+    ~Transaction() {
+      if (open_) r_.journal.rollback();
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    const SessionTask* find(std::string_view session_id, std::string_view task_id) const {
+      if (auto it = overlay_.find(task_id); it != overlay_.end()) {
+        return it->second.session_id == session_id ? &it->second : nullptr;
+      }
+      return r_.views.find(session_id, task_id);
+    }
+    const SessionTask* find_any(std::string_view task_id) const {
+      if (auto it = overlay_.find(task_id); it != overlay_.end()) return &it->second;
+      return r_.views.find_any(task_id);
+    }
+
+    // Appends `event` under the next sequence number and folds it into the overlay; returns the
+    // task as it is after the event.
+    const SessionTask& append(events::Event event) {
+      event.seq = r_.views.last_seq() + events_.size() + 1;
+      r_.journal.append(event);
+      SessionTask* task = nullptr;
+      if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
+        task = &(overlay_[event.task_id] = new_session_task(created->input, event.recorded_at));
+      } else {
+        auto it = overlay_.find(event.task_id);
+        if (it == overlay_.end()) {
+          it = overlay_.emplace(event.task_id, *r_.views.find(event.session_id, event.task_id))
+                   .first;
+        }
+        task = &it->second;
+        projections::fold_into_task(*task, event);
+      }
+      events_.push_back(std::move(event));
+      return *task;
+    }
+
+    // COMMIT, then folds the events into the views; returns their notifications.
+    std::vector<Notice> commit() {
+      std::vector<Notice> notices;
+      if (events_.empty()) {
+        r_.journal.rollback();
+        open_ = false;
+        return notices;
+      }
+      r_.journal.commit();
+      open_ = false;
+      for (const auto& event : events_) {
+        r_.notices_for(event, r_.views.apply(event), notices);
+      }
+      return notices;
+    }
+
+   private:
+    Impl& r_;
+    StringMap<SessionTask> overlay_;
+    std::vector<events::Event> events_;
+    bool open_ = false;
+  };
+
+  // ---- the commands: validate against the transaction's view, append one event -------------
+
+  SessionTask create(Transaction& tx, const CreateSessionTask& input) {
+    check_create(input);
+    if (input.id) {
+      if (const SessionTask* found = tx.find_any(*input.id)) {
+        if (found->session_id != input.session_id) {
+          throw Error(ErrorCode::Conflict,
+                      "task id " + *input.id + " already exists under a different session");
+        }
+        return *found;
+      }
+    }
+    const Timestamp now = this->now();
+    CreateSessionTask stored = input;
+    if (!stored.id) stored.id = ids.next("task_", now);
+    std::string task_id = *stored.id;
+    return tx.append(events::Event{.recorded_at = now,
+                                   .session_id = input.session_id,
+                                   .task_id = std::move(task_id),
+                                   .payload = events::TaskCreated{std::move(stored)}});
   }
+
+  std::optional<SessionTask> update(Transaction& tx, std::string_view session_id,
+                                    std::string_view task_id, const SessionTaskUpdate& update) {
+    check_update(update);
+    const SessionTask* task = tx.find(session_id, task_id);
+    if (!task) return std::nullopt;
+    if (update.increment_attempt && task->attempt == std::numeric_limits<std::int32_t>::max()) {
+      invalid("increment_attempt would overflow attempt of task " + task->id);
+    }
+    return tx.append(events::Event{.recorded_at = now(),
+                                   .session_id = std::string(session_id),
+                                   .task_id = std::string(task_id),
+                                   .payload = events::TaskUpdated{update}});
+  }
+
+  std::optional<SessionTask> request_cancel(Transaction& tx, std::string_view session_id,
+                                            std::string_view task_id) {
+    if (!tx.find(session_id, task_id)) return std::nullopt;
+    return tx.append(events::Event{.recorded_at = now(),
+                                   .session_id = std::string(session_id),
+                                   .task_id = std::string(task_id),
+                                   .payload = events::CancelRequested{}});
+  }
+
+  TaskMessage record_message(Transaction& tx, std::string_view session_id,
+                             std::string_view task_id, const NewTaskMessage& message) {
+    check_message(message);
+    const SessionTask* task = tx.find(session_id, task_id);
+    if (!task) {
+      throw Error(ErrorCode::NotFound, "no task " + std::string(task_id) + " in session " +
+                                           std::string(session_id));
+    }
+    if (message.expected_attempt && *message.expected_attempt != task->attempt) {
+      throw Error(ErrorCode::StaleAttempt,
+                  "stale attempt for task " + task->id + ": expected " +
+                      std::to_string(*message.expected_attempt) + ", current " +
+                      std::to_string(task->attempt));
+    }
+    const Timestamp now = this->now();
+    TaskMessage stored{.id = ids.next("tmsg_", now),
+                       .task_id = std::string(task_id),
+                       .direction = message.direction,
+                       .content = message.content,
+                       .in_reply_to = message.in_reply_to,
+                       .created_at = now};
+    tx.append(events::Event{.recorded_at = now,
+                            .session_id = std::string(session_id),
+                            .task_id = std::string(task_id),
+                            .payload = events::MessageRecorded{stored}});
+    return stored;
+  }
+
+  // Runs one command in its own transaction and notifies after the commit, outside the lock.
+  template <class Command>
+  auto single(Command&& command) {
+    auto guard = lock();
+    Transaction tx(*this);
+    auto answer = command(tx);
+    auto notices = tx.commit();
+    guard.unlock();
+    notify(notices);
+    return answer;
+  }
+
+  // ---- notifications ------------------------------------------------------------------------
 
   bool has_slots() const {
     return !event_signal.empty() || !transition_signal.empty() || !wake_signal.empty();
   }
 
-  // The notices of CONTRACT §5 for one folded event.
-  std::vector<Notice> notices_for(const events::Event& event, const projections::Applied& a) {
-    std::vector<Notice> out;
-    if (!has_slots()) return out;
+  // Appends the notices of CONTRACT §5 for one folded event.
+  void notices_for(const events::Event& event, const projections::Applied& a,
+                   std::vector<Notice>& out) {
+    if (!has_slots()) return;
     const SessionTask& task = *a.task;
     auto task_event = [&](std::string type) {
       out.push_back({.event = RegistryEvent{.type = std::move(type),
@@ -256,7 +422,6 @@ struct Registry::Impl {
           }
         },
         event.payload);
-    return out;
   }
 
   void notify(const std::vector<Notice>& notices) {
@@ -267,6 +432,32 @@ struct Registry::Impl {
     }
   }
 };
+
+struct Batch::Context {
+  Registry::Impl& registry;
+  Registry::Impl::Transaction& tx;
+};
+
+SessionTask Batch::create(const CreateSessionTask& input) {
+  return context_.registry.create(context_.tx, input);
+}
+std::optional<SessionTask> Batch::update(std::string_view session_id, std::string_view task_id,
+                                         const SessionTaskUpdate& update) {
+  return context_.registry.update(context_.tx, session_id, task_id, update);
+}
+std::optional<SessionTask> Batch::request_cancel(std::string_view session_id,
+                                                 std::string_view task_id) {
+  return context_.registry.request_cancel(context_.tx, session_id, task_id);
+}
+TaskMessage Batch::record_message(std::string_view session_id, std::string_view task_id,
+                                  const NewTaskMessage& message) {
+  return context_.registry.record_message(context_.tx, session_id, task_id, message);
+}
+std::optional<SessionTask> Batch::get(std::string_view session_id,
+                                      std::string_view task_id) const {
+  const SessionTask* task = context_.tx.find(session_id, task_id);
+  return task ? std::optional<SessionTask>(*task) : std::nullopt;
+}
 
 Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Registry::Registry(Registry&&) noexcept = default;
@@ -279,168 +470,82 @@ Registry Registry::open(const std::filesystem::path& path, Options options) {
 }
 
 SessionTask Registry::create(const CreateSessionTask& input) {
-  check_create(input);
-  Impl& r = *impl_;
-  std::unique_lock lock(r.mutex);
-  std::optional<SessionTask> existing;
-  events::Event event;
-  auto applied = r.write([&]() -> std::optional<events::Event> {
-    if (input.id) {
-      if (const SessionTask* found = r.views.find_any(*input.id)) {
-        if (found->session_id != input.session_id) {
-          throw Error(ErrorCode::Conflict,
-                      "task id " + *input.id + " already exists under a different session");
-        }
-        existing = *found;
-        return std::nullopt;
-      }
-    }
-    const Timestamp now = r.now();
-    CreateSessionTask stored = input;
-    if (!stored.id) stored.id = r.ids.next("task_", now);
-    event = events::Event{.recorded_at = now,
-                          .session_id = input.session_id,
-                          .task_id = *stored.id,
-                          .payload = events::TaskCreated{std::move(stored)}};
-    return event;
-  });
-  if (!applied) return *existing;
-  event.seq = r.views.last_seq();
-  SessionTask task = *applied->task;
-  auto notices = r.notices_for(event, *applied);
-  lock.unlock();
-  r.notify(notices);
-  return task;
+  return impl_->single([&](Impl::Transaction& tx) { return impl_->create(tx, input); });
 }
 
 std::optional<SessionTask> Registry::update(std::string_view session_id, std::string_view task_id,
                                             const SessionTaskUpdate& update) {
-  check_update(update);
-  Impl& r = *impl_;
-  std::unique_lock lock(r.mutex);
-  events::Event event;
-  auto applied = r.write([&]() -> std::optional<events::Event> {
-    const SessionTask* task = r.views.find(session_id, task_id);
-    if (!task) return std::nullopt;
-    if (update.increment_attempt && task->attempt == std::numeric_limits<std::int32_t>::max()) {
-      invalid("increment_attempt would overflow attempt of task " + task->id);
-    }
-    event = events::Event{.recorded_at = r.now(),
-                          .session_id = std::string(session_id),
-                          .task_id = std::string(task_id),
-                          .payload = events::TaskUpdated{update}};
-    return event;
+  return impl_->single(
+      [&](Impl::Transaction& tx) { return impl_->update(tx, session_id, task_id, update); });
+}
+
+std::optional<SessionTask> Registry::request_cancel(std::string_view session_id,
+                                                    std::string_view task_id) {
+  return impl_->single(
+      [&](Impl::Transaction& tx) { return impl_->request_cancel(tx, session_id, task_id); });
+}
+
+TaskMessage Registry::record_message(std::string_view session_id, std::string_view task_id,
+                                     const NewTaskMessage& message) {
+  return impl_->single([&](Impl::Transaction& tx) {
+    return impl_->record_message(tx, session_id, task_id, message);
   });
-  if (!applied) return std::nullopt;
-  event.seq = r.views.last_seq();
-  SessionTask task = *applied->task;
-  auto notices = r.notices_for(event, *applied);
-  lock.unlock();
+}
+
+void Registry::batch(const std::function<void(Batch&)>& body) {
+  Impl& r = *impl_;
+  auto guard = r.lock();
+  Impl::Transaction tx(r);
+  Batch::Context context{r, tx};
+  Batch batch(context);
+  r.batch_thread.store(std::this_thread::get_id());
+  try {
+    body(batch);
+  } catch (...) {
+    r.batch_thread.store(std::thread::id{});
+    throw;
+  }
+  r.batch_thread.store(std::thread::id{});
+  auto notices = tx.commit();
+  guard.unlock();
   r.notify(notices);
-  return task;
 }
 
 std::optional<SessionTask> Registry::get(std::string_view session_id, std::string_view task_id) {
-  Impl& r = *impl_;
-  std::lock_guard lock(r.mutex);
-  r.refresh();
-  const SessionTask* task = r.views.find(session_id, task_id);
+  auto guard = impl_->lock();
+  impl_->refresh();
+  const SessionTask* task = impl_->views.find(session_id, task_id);
   return task ? std::optional<SessionTask>(*task) : std::nullopt;
 }
 
 std::vector<SessionTask> Registry::list(std::string_view session_id,
                                         const SessionTaskFilter& filter) {
-  Impl& r = *impl_;
-  std::lock_guard lock(r.mutex);
-  r.refresh();
-  return r.views.list(session_id, filter);
-}
-
-std::optional<SessionTask> Registry::request_cancel(std::string_view session_id,
-                                                    std::string_view task_id) {
-  Impl& r = *impl_;
-  std::unique_lock lock(r.mutex);
-  events::Event event;
-  auto applied = r.write([&]() -> std::optional<events::Event> {
-    if (!r.views.find(session_id, task_id)) return std::nullopt;
-    event = events::Event{.recorded_at = r.now(),
-                          .session_id = std::string(session_id),
-                          .task_id = std::string(task_id),
-                          .payload = events::CancelRequested{}};
-    return event;
-  });
-  if (!applied) return std::nullopt;
-  event.seq = r.views.last_seq();
-  SessionTask task = *applied->task;
-  auto notices = r.notices_for(event, *applied);
-  lock.unlock();
-  r.notify(notices);
-  return task;
-}
-
-TaskMessage Registry::record_message(std::string_view session_id, std::string_view task_id,
-                                     const NewTaskMessage& message) {
-  check_message(message);
-  Impl& r = *impl_;
-  std::unique_lock lock(r.mutex);
-  events::Event event;
-  auto applied = r.write([&]() -> std::optional<events::Event> {
-    const SessionTask* task = r.views.find(session_id, task_id);
-    if (!task) {
-      throw Error(ErrorCode::NotFound, "no task " + std::string(task_id) + " in session " +
-                                           std::string(session_id));
-    }
-    if (message.expected_attempt && *message.expected_attempt != task->attempt) {
-      throw Error(ErrorCode::StaleAttempt,
-                  "stale attempt for task " + task->id + ": expected " +
-                      std::to_string(*message.expected_attempt) + ", current " +
-                      std::to_string(task->attempt));
-    }
-    const Timestamp now = r.now();
-    event = events::Event{.recorded_at = now,
-                          .session_id = std::string(session_id),
-                          .task_id = std::string(task_id),
-                          .payload = events::MessageRecorded{TaskMessage{
-                              .id = r.ids.next("tmsg_", now),
-                              .task_id = std::string(task_id),
-                              .direction = message.direction,
-                              .content = message.content,
-                              .in_reply_to = message.in_reply_to,
-                              .created_at = now}}};
-    return event;
-  });
-  event.seq = r.views.last_seq();
-  TaskMessage stored = *applied->message;
-  auto notices = r.notices_for(event, *applied);
-  lock.unlock();
-  r.notify(notices);
-  return stored;
+  auto guard = impl_->lock();
+  impl_->refresh();
+  return impl_->views.list(session_id, filter);
 }
 
 std::vector<TaskMessage> Registry::list_messages(std::string_view session_id,
                                                  std::string_view task_id,
                                                  std::optional<std::uint32_t> limit,
                                                  std::optional<std::string_view> after_id) {
-  Impl& r = *impl_;
-  std::lock_guard lock(r.mutex);
-  r.refresh();
-  return r.views.messages(session_id, task_id, limit, after_id);
+  auto guard = impl_->lock();
+  impl_->refresh();
+  return impl_->views.messages(session_id, task_id, limit, after_id);
 }
 
 std::vector<JournalEntry> Registry::history(std::string_view session_id,
                                             std::string_view task_id) {
-  Impl& r = *impl_;
-  std::lock_guard lock(r.mutex);
-  r.refresh();
-  if (!r.views.find(session_id, task_id)) return {};
-  return r.journal.task_entries(session_id, task_id);
+  auto guard = impl_->lock();
+  impl_->refresh();
+  if (!impl_->views.find(session_id, task_id)) return {};
+  return impl_->journal.task_entries(session_id, task_id);
 }
 
 std::uint64_t Registry::last_seq() {
-  Impl& r = *impl_;
-  std::lock_guard lock(r.mutex);
-  r.refresh();
-  return r.views.last_seq();
+  auto guard = impl_->lock();
+  impl_->refresh();
+  return impl_->views.last_seq();
 }
 
 namespace {

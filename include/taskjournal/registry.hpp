@@ -17,6 +17,31 @@
 
 namespace taskjournal {
 
+/// The calls of one Registry::batch transaction. Each behaves exactly like the Registry call of
+/// the same name (same answers, same errors) and sees the batch's earlier calls; nothing is
+/// durable or visible to others until the batch commits. Valid only inside the batch's body, in
+/// the thread that runs it.
+class Batch {
+ public:
+  SessionTask create(const CreateSessionTask& input);
+  std::optional<SessionTask> update(std::string_view session_id, std::string_view task_id,
+                                    const SessionTaskUpdate& update);
+  std::optional<SessionTask> request_cancel(std::string_view session_id, std::string_view task_id);
+  TaskMessage record_message(std::string_view session_id, std::string_view task_id,
+                             const NewTaskMessage& message);
+  /// The task as this batch sees it (its own changes included); nullopt if missing or foreign.
+  std::optional<SessionTask> get(std::string_view session_id, std::string_view task_id) const;
+
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+ private:
+  friend class Registry;
+  struct Context;
+  explicit Batch(Context& context) : context_(context) {}
+  Context& context_;
+};
+
 /// The session task registry of CONTRACT.md, stored as an append-only journal of events.
 ///
 /// Thread safety: one Registry may be used from any number of threads at once. Several Registry
@@ -102,10 +127,19 @@ class Registry {
   /// Calls `slot` for each wake-up the task's wake policy asks for, with CONTRACT §5's text.
   Subscription on_wake(std::function<void(const WakeNotice&)> slot);
 
+  /// Runs `body` as one transaction (group commit): every call made through the Batch is
+  /// appended to the journal and committed together, or — if `body` throws, or the commit fails —
+  /// none is, and the views stay as they were; the exception propagates. A call rejected inside
+  /// the batch (e.g. Error(Conflict)) writes nothing; if `body` catches it, the batch goes on.
+  /// Notifications for all calls are delivered after the commit, in call order. `body` must not
+  /// call this Registry (that throws Error(InvalidArgument)); other threads wait for the batch.
+  void batch(const std::function<void(Batch&)>& body);
+
   /// The sequence number of the newest event these views include (0 for an empty journal).
   std::uint64_t last_seq();
 
  private:
+  friend class Batch;
   struct Impl;
   explicit Registry(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -7,6 +7,7 @@
 #include "taskjournal/lifecycle.hpp"
 #include "taskjournal/notifications.hpp"
 #include "taskjournal/options.hpp"
+#include "taskjournal/reader.hpp"
 #include "taskjournal/registry.hpp"
 #include "taskjournal/types.hpp"
 #include "taskjournal/version.hpp"

@@ -1,0 +1,186 @@
+// JournalReader: read-only access to a journal file, for inspection, audit and verification.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "taskjournal/types.hpp"
+
+namespace taskjournal {
+
+/// One stored event with its payload decoded (README, "Storage format").
+struct JournalEvent {
+  std::uint64_t seq = 0;
+  std::string type;           ///< task_created | task_updated | cancel_requested | message_recorded
+  std::uint32_t version = 0;  ///< payload schema version the event was written with
+  Timestamp recorded_at{};
+  std::string session_id;
+  std::string task_id;
+  Json payload;  ///< the payload as a JSON object, as in JournalEntry::payload
+  bool operator==(const JournalEvent&) const = default;
+};
+
+/// Why the lifecycle rules (CONTRACT §3) dropped an update whole.
+enum class DropReason {
+  None,      ///< not dropped (also: not an update)
+  Fenced,    ///< rule 1: expected_attempt differs from the task's attempt
+  Terminal,  ///< rule 2: a different state asked of a terminal task
+};
+
+/// "none", "fenced", "terminal".
+std::string_view to_string(DropReason reason) noexcept;
+
+/// One event folded by JournalReader::replay, with the task it touched.
+struct ReplayStep {
+  JournalEvent event;
+  std::optional<SessionTask> before;  ///< the task before the event; nullopt for task_created
+  SessionTask after;                  ///< the task after the event
+  DropReason dropped = DropReason::None;
+  std::optional<TaskMessage> message;  ///< the stored message of a message_recorded event
+};
+
+/// Where a replay stops. Both unset: at the end of the journal. Both set: at whichever comes first.
+struct ReplayLimit {
+  std::optional<std::uint64_t> seq;  ///< fold events 1…seq
+  /// Fold the events before the first one recorded after `time` (the longest prefix of the
+  /// journal recorded at or before it; events are folded in sequence order, never skipped).
+  std::optional<Timestamp> time;
+};
+
+/// A task of the views with its messages, oldest first.
+struct TaskView {
+  SessionTask task;
+  std::vector<TaskMessage> messages;
+  bool operator==(const TaskView&) const = default;
+};
+
+/// The views after a replay: every task of every session, and what the folded events were.
+struct JournalSnapshot {
+  std::uint64_t last_seq = 0;  ///< the last folded event (0: none)
+  std::optional<Timestamp> first_event_at;
+  std::optional<Timestamp> last_event_at;  ///< recorded_at of the last folded event
+  std::vector<std::uint32_t>
+      payload_versions;         ///< distinct versions of the folded events, ascending
+  std::vector<TaskView> tasks;  ///< all sessions, in creation (journal) order
+
+  /// The task with this id, or nullptr (linear search).
+  const TaskView* find(std::string_view task_id) const noexcept;
+};
+
+/// One problem JournalReader::verify found.
+struct JournalProblem {
+  std::uint64_t seq = 0;  ///< the event it concerns; 0 for the file as a whole
+  std::string what;       ///< "event <seq>: …"
+  bool operator==(const JournalProblem&) const = default;
+};
+
+struct VerifyOptions {
+  /// Called with (events read, events in the file) every few thousand events and at the end.
+  std::function<void(std::uint64_t, std::uint64_t)> progress;
+  /// Stop collecting after this many problems (the first is always reported).
+  std::size_t max_problems = 100;
+};
+
+struct VerifyReport {
+  std::uint64_t events = 0;    ///< rows read
+  std::uint64_t last_seq = 0;  ///< sequence number of the last row read
+  std::size_t tasks = 0;
+  std::size_t messages = 0;
+  /// In journal order; problems[0] is the first. A problem may cause others after it (an event
+  /// that does not decode leaves its task out of the fold).
+  std::vector<JournalProblem> problems;
+  bool truncated = false;  ///< more problems than VerifyOptions::max_problems
+  bool ok() const noexcept { return problems.empty(); }
+};
+
+/// One field whose public JSON (CONTRACT §6) differs between two snapshots of a task.
+struct FieldChange {
+  std::string field;           ///< "state", "attempt", "progress", …
+  std::optional<Json> before;  ///< the field's JSON before; nullopt when absent
+  std::optional<Json> after;   ///< the field's JSON after; nullopt when absent
+  bool operator==(const FieldChange&) const = default;
+};
+
+/// The members of to_json(task) (CONTRACT §6), in order: (field name, the value's JSON text).
+std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
+
+/// The fields of the public JSON forms of `before` and `after` that differ, in the order of the
+/// public JSON (updated_at included). Spec secrets stay redacted. Throws Error(Corrupt) only if a
+/// stored JSON field is not JSON.
+std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTask& after);
+
+/// Read-only access to a journal file: its events in order, the views as of any event, and a full
+/// verification. Never writes to the journal and never creates it (SQLite's WAL protocol may
+/// create the `-wal`/`-shm` side files, as for any reader). Every call reads the file anew, so
+/// events appended by other processes show up on the next call.
+///
+/// Thread safety: one JournalReader per thread (it holds one SQLite connection). Any number of
+/// readers and Registry objects may share the file. Movable, not copyable.
+///
+/// Every call may also throw Error(Storage) (I/O failure) or Error(Busy).
+class JournalReader {
+ public:
+  /// Opens `path` read-only and checks that it is a taskjournal journal.
+  /// Throws Error(ReadOnly) if the file does not exist ("no such journal"), Error(Storage) if it
+  /// is not a regular file or cannot be opened, Error(Corrupt) if it is not a taskjournal journal
+  /// (also an empty file), Error(Unsupported) for a newer schema version.
+  static JournalReader open(const std::filesystem::path& path);
+
+  JournalReader(JournalReader&&) noexcept;
+  JournalReader& operator=(JournalReader&&) noexcept;
+  JournalReader(const JournalReader&) = delete;
+  JournalReader& operator=(const JournalReader&) = delete;
+  ~JournalReader();
+
+  const std::filesystem::path& path() const noexcept;
+
+  /// The schema version the file declares.
+  int schema_version();
+
+  /// The largest sequence number in the file, 0 when empty. Not checked: use read() or verify().
+  std::uint64_t newest_seq();
+
+  /// Calls `sink` with each event after `after_seq` in sequence order, until it returns false or
+  /// the events end. Checks each event as the registry does (no gap, hash chained to the
+  /// predecessor's stored hash, known type and version, decodable payload) before handing it on.
+  /// Throws Error(Corrupt) / Error(Unsupported) naming the file and sequence number at the first
+  /// event that fails (the events before it were delivered).
+  void read(std::uint64_t after_seq, const std::function<bool(const JournalEvent&)>& sink);
+
+  /// Folds the events from the first, in order, through the registry's own fold (the same
+  /// projections and apply_task_update), until `limit`, and returns the views. When `on_step` is
+  /// set it is called after each folded event (only for events of task `step_task` when that is
+  /// set) with the task before and after and whether the rules dropped the update.
+  /// Throws like read() at the first event that fails its checks or does not fit the views.
+  JournalSnapshot replay(const ReplayLimit& limit = {},
+                         const std::function<void(const ReplayStep&)>& on_step = {},
+                         std::optional<std::string> step_task = std::nullopt);
+
+  /// Checks the whole journal and reports what is wrong instead of throwing: the sequence starts
+  /// at 1 without gaps; every hash matches its chained value; every version is known and every
+  /// type and payload decodes; every event fits the fold (no unknown or foreign task, no second
+  /// create, no reused message id); along the fold every task obeys the lifecycle invariants (a
+  /// terminal state is final, started_at and finished_at are stamped once and never change,
+  /// cancel_requested_at is set once, attempt never decreases or overflows, a dropped update
+  /// leaves the task unchanged, a task past queued has started_at, a terminal one finished_at);
+  /// and, when all of that holds, a read-only Registry opened on the file returns the same
+  /// tasks, lists and messages as the fold. After a problem it goes on where it can (the chain
+  /// continues from the stored hash; an event that does not decode or fit is left out of the fold).
+  /// Throws only if the file cannot be read at all.
+  VerifyReport verify(const VerifyOptions& options = {});
+
+ private:
+  struct Impl;
+  explicit JournalReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskjournal

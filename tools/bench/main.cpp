@@ -1,0 +1,616 @@
+// taskjournal-bench: taskjournal against the raw SQLite limit and the snapshot design it replaces.
+//
+// Three contenders run identical workloads in one process, interleaved round by round; each
+// figure is the median over the rounds. Writes a Markdown report (and a gnuplot PNG of open time
+// and memory against journal size) — see README "Benchmarks" and docs/benchmarks.md.
+//
+//   taskjournal-bench [--quick] [--rounds R] [--out FILE.md] [--dir DIR] [--open-sizes a,b,c]
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "snapshot.hpp"
+#include "taskjournal/taskjournal.hpp"
+
+namespace fs = std::filesystem;
+namespace tj = taskjournal;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Settings {
+  int rounds = 3;
+  int full_tasks = 40;      // workload (a) with Durability::Full: tasks per round (17 calls each)
+  int normal_tasks = 400;   // workload (a) with Durability::Normal
+  int read_tasks = 10000;   // workload (b): registry size
+  int read_ops = 20000;     // workload (b): calls per measurement
+  int batch_calls = 20000;  // batched appends, 1,000 per transaction
+  std::vector<std::uint64_t> open_sizes{10'000, 100'000, 1'000'000};
+  fs::path dir = fs::temp_directory_path() / "taskjournal-bench";
+  fs::path out = "docs/benchmarks.md";
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void remove_journal(const fs::path& p) {
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(p.string() + suffix);
+}
+
+tj::Timestamp wall_now() {
+  return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+// ---- workload (a): one task's lifecycle, 17 calls ------------------------------------------------
+
+constexpr int kCallsPerLifecycle = 17;
+
+template <class Registry>
+void lifecycle(Registry& r, int i) {
+  const std::string session = "sess_" + std::to_string(i % 10);
+  const std::string id = "task_bench_" + std::to_string(i);
+  r.create(tj::CreateSessionTask{.session_id = session,
+                                 .id = id,
+                                 .kind = "subagent",
+                                 .display_name = "Bench task " + std::to_string(i),
+                                 .spec = R"({"prompt":"summarise the repository","depth":2})"});
+  for (std::uint64_t k = 1; k <= 10; ++k) {
+    tj::SessionTaskUpdate u{.progress = tj::TaskProgress{.current = k, .total = 10, .unit = "steps"},
+                            .worker_id = "worker-1",
+                            .heartbeat_at = wall_now()};
+    if (k == 1) u.state = tj::SessionTaskState::Running;
+    r.update(session, id, u);
+  }
+  const std::string question = "q_" + std::to_string(i);
+  r.update(session, id, {.input_request = tj::TaskInputRequest{.id = question, .prompt = "Which branch?"}});
+  auto answer = tj::NewTaskMessage::inbound_text("main");
+  answer.in_reply_to = question;
+  r.record_message(session, id, answer);
+  for (int k = 1; k <= 3; ++k) {
+    r.record_message(session, id,
+                     tj::NewTaskMessage::outbound_text("finished step " + std::to_string(k)));
+  }
+  r.update(session, id,
+           {.state = tj::SessionTaskState::Succeeded, .summary = "done", .result_path = "/tmp/out.md"});
+}
+
+// ---- raw: the same rows appended with bare SQLite ------------------------------------------------
+
+struct Row {
+  std::int64_t seq, version, recorded_at;
+  std::string type, session_id, task_id, payload, hash;
+};
+
+std::vector<Row> read_rows(const fs::path& journal) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(journal.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
+                     "FROM events ORDER BY seq",
+                     -1, &s, nullptr);
+  std::vector<Row> rows;
+  auto blob = [&](int i) {
+    return std::string(static_cast<const char*>(sqlite3_column_blob(s, i)),
+                       static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+  };
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    rows.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 2),
+                    sqlite3_column_int64(s, 3), blob(1), blob(4), blob(5), blob(6), blob(7)});
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return rows;
+}
+
+class RawJournal {
+ public:
+  RawJournal(const fs::path& path, tj::Durability durability) {
+    sqlite3_open(path.c_str(), &db_);
+    exec("PRAGMA journal_mode=WAL");
+    exec(durability == tj::Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    exec(R"sql(CREATE TABLE IF NOT EXISTS events (
+      seq INTEGER PRIMARY KEY CHECK (seq > 0), type TEXT NOT NULL, version INTEGER NOT NULL,
+      recorded_at INTEGER NOT NULL, session_id TEXT NOT NULL, task_id TEXT NOT NULL,
+      payload BLOB NOT NULL, hash BLOB NOT NULL);
+      CREATE INDEX IF NOT EXISTS events_by_task ON events(task_id, seq);
+      CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'immutable'); END;
+      CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'immutable'); END;)sql");
+    sqlite3_prepare_v2(db_, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &insert_,
+                       nullptr);
+  }
+  ~RawJournal() {
+    sqlite3_finalize(insert_);
+    sqlite3_close(db_);
+  }
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      throw std::runtime_error(m);
+    }
+  }
+  void append(const Row& r) {
+    sqlite3_bind_int64(insert_, 1, r.seq);
+    sqlite3_bind_text(insert_, 2, r.type.data(), int(r.type.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 3, r.version);
+    sqlite3_bind_int64(insert_, 4, r.recorded_at);
+    sqlite3_bind_text(insert_, 5, r.session_id.data(), int(r.session_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 6, r.task_id.data(), int(r.task_id.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 7, r.payload.data(), int(r.payload.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 8, r.hash.data(), int(r.hash.size()), SQLITE_STATIC);
+    if (sqlite3_step(insert_) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db_));
+    sqlite3_reset(insert_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+};
+
+// Full scan of every column of every row: what the fold reads, without the fold.
+double raw_scan_seconds(const fs::path& journal, std::uint64_t* rows_out) {
+  const auto start = Clock::now();
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(journal.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
+                     "FROM events WHERE seq > ? ORDER BY seq",
+                     -1, &s, nullptr);
+  sqlite3_bind_int64(s, 1, 0);
+  std::uint64_t rows = 0, bytes = 0;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    for (int c : {1, 4, 5, 6, 7}) bytes += static_cast<std::uint64_t>(sqlite3_column_bytes(s, c));
+    rows += static_cast<std::uint64_t>(sqlite3_column_int64(s, 0) > 0);
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  if (rows_out) *rows_out = rows + (bytes == 0);
+  return seconds_since(start);
+}
+
+// ---- measurements in a child process (peak RSS of the open alone) --------------------------------
+
+struct OpenFigures {
+  double seconds = 0;
+  double rss_mb = 0;
+  double peak_mb = 0;
+};
+
+std::uint64_t status_kb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(std::strlen(key)));
+  }
+  return 0;
+}
+
+OpenFigures open_in_child(const fs::path& journal) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    OpenFigures f;
+    const auto start = Clock::now();
+    auto registry = tj::Registry::open(journal);
+    f.seconds = seconds_since(start);
+    f.rss_mb = double(status_kb("VmRSS:")) / 1024.0;
+    f.peak_mb = double(status_kb("VmHWM:")) / 1024.0;
+    if (write(fds[1], &f, sizeof f) != sizeof f) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  OpenFigures f;
+  const bool ok = read(fds[0], &f, sizeof f) == sizeof f;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!ok) throw std::runtime_error("open in child failed");
+  return f;
+}
+
+// ---- report ---------------------------------------------------------------------------------------
+
+struct Report {
+  std::ostringstream md;
+  void line(const std::string& s) {
+    md << s << "\n";
+    std::cout << s << std::endl;
+  }
+};
+
+std::string fmt(double v, int precision = 0) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+  std::string s = buf;
+  // thousands separators for readability
+  auto dot = s.find('.');
+  int end = static_cast<int>(dot == std::string::npos ? s.size() : dot);
+  for (int i = end - 3; i > (s[0] == '-' ? 1 : 0); i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+std::string ratio(double a, double b) { return b > 0 ? fmt(a / b, 2) + "×" : "n/a"; }
+
+std::string verdict(double r, double goal) { return r >= goal ? "met" : "**not met**"; }
+
+std::string machine() {
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line, model;
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  utsname u{};
+  uname(&u);
+  return model + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, Linux " +
+         u.release + ", SQLite " + sqlite3_libversion() + ", taskjournal " + tj::kVersion;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "taskjournal-bench: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--quick") {
+      s.rounds = 1;
+      s.full_tasks = 10;
+      s.normal_tasks = 60;
+      s.read_tasks = 1000;
+      s.read_ops = 2000;
+      s.batch_calls = 4000;
+      s.open_sizes = {10'000, 30'000};
+    } else if (a == "--rounds") {
+      s.rounds = std::stoi(next());
+    } else if (a == "--out") {
+      s.out = next();
+    } else if (a == "--dir") {
+      s.dir = next();
+    } else if (a == "--open-sizes") {
+      s.open_sizes.clear();
+      std::stringstream list(next());
+      std::string item;
+      while (std::getline(list, item, ',')) s.open_sizes.push_back(std::stoull(item));
+    } else {
+      std::cerr << "usage: taskjournal-bench [--quick] [--rounds R] [--out FILE.md] [--dir DIR] "
+                   "[--open-sizes N,N,...]\n";
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  fs::create_directories(s.dir);
+  if (s.out.has_parent_path()) fs::create_directories(s.out.parent_path());
+  Report rep;
+  const auto run_start = Clock::now();
+
+  rep.line("# taskjournal benchmarks");
+  rep.line("");
+  rep.line("Machine: " + machine() + ". Journals in `" + s.dir.string() + "`. Median of " +
+           std::to_string(s.rounds) + " interleaved rounds; regenerate with `" +
+           "build/tools/bench/taskjournal-bench` (see README, Benchmarks).");
+  rep.line("");
+
+  // ---- (a) lifecycle writes -------------------------------------------------------------------
+  rep.line("## (a) Task lifecycle writes");
+  rep.line("");
+  rep.line("Per task: create, 10 progress updates with heartbeats, an input request answered by an "
+           "inbound message, 3 outbound messages, a terminal update (17 calls, one transaction "
+           "each). raw appends the very rows taskjournal wrote, one INSERT per transaction.");
+  rep.line("");
+  rep.line("| durability | taskjournal calls/s | snapshot calls/s | raw appends/s | tj / raw | tj / snapshot |");
+  rep.line("|---|---:|---:|---:|---:|---:|");
+  std::map<std::string, double> figures;
+  for (tj::Durability d : {tj::Durability::Full, tj::Durability::Normal}) {
+    const bool full = d == tj::Durability::Full;
+    const int tasks = full ? s.full_tasks : s.normal_tasks;
+    const double calls = double(tasks) * kCallsPerLifecycle;
+    std::vector<double> tjr, snap, raw;
+    for (int round = 0; round < s.rounds; ++round) {
+      const fs::path tj_file = s.dir / "a-taskjournal.db";
+      const fs::path snap_file = s.dir / "a-snapshot.db";
+      const fs::path raw_file = s.dir / "a-raw.db";
+      for (const auto& f : {tj_file, snap_file, raw_file}) remove_journal(f);
+      {
+        auto r = tj::Registry::open(tj_file, {.durability = d});
+        const auto start = Clock::now();
+        for (int i = 0; i < tasks; ++i) lifecycle(r, i);
+        tjr.push_back(calls / seconds_since(start));
+      }
+      {
+        bench::SnapshotRegistry r(snap_file, d);
+        const auto start = Clock::now();
+        for (int i = 0; i < tasks; ++i) lifecycle(r, i);
+        snap.push_back(calls / seconds_since(start));
+      }
+      {
+        const auto rows = read_rows(tj_file);
+        RawJournal r(raw_file, d);
+        const auto start = Clock::now();
+        for (const auto& row : rows) r.append(row);
+        raw.push_back(double(rows.size()) / seconds_since(start));
+      }
+    }
+    const double t = median(tjr), sn = median(snap), rw = median(raw);
+    const std::string name = full ? "Full" : "Normal";
+    figures["a_tj_" + name] = t;
+    figures["a_snap_" + name] = sn;
+    figures["a_raw_" + name] = rw;
+    rep.line("| " + name + " | " + fmt(t) + " | " + fmt(sn) + " | " + fmt(rw) + " | " +
+             ratio(t, rw) + " | " + ratio(t, sn) + " |");
+  }
+  rep.line("");
+
+  // ---- (b) reads ---------------------------------------------------------------------------------
+  rep.line("## (b) Reads on a registry of " + fmt(s.read_tasks) + " tasks");
+  rep.line("");
+  rep.line("100 tasks per session; one task in ten has 40 messages. `get` of a random task, `list` "
+           "of a 100-task session, `list_messages` with limit 20. taskjournal with default options "
+           "checks for other writers on every read; `exclusive` opens the file with SQLite's "
+           "exclusive locking and skips that check.");
+  rep.line("");
+  {
+    const fs::path tj_file = s.dir / "b-taskjournal.db";
+    const fs::path snap_file = s.dir / "b-snapshot.db";
+    remove_journal(tj_file);
+    remove_journal(snap_file);
+    const int sessions = std::max(1, s.read_tasks / 100);
+    auto populate = [&](auto& r) {
+      for (int i = 0; i < s.read_tasks; ++i) {
+        const std::string session = "sess_" + std::to_string(i % sessions);
+        const std::string id = "task_read_" + std::to_string(i);
+        r.create(tj::CreateSessionTask{.session_id = session,
+                                       .id = id,
+                                       .kind = i % 2 ? "subagent" : "monitor",
+                                       .display_name = "Read task " + std::to_string(i),
+                                       .spec = R"({"prompt":"watch the build"})"});
+        r.update(session, id, {.state = tj::SessionTaskState::Running,
+                               .progress = tj::TaskProgress{.current = 1, .total = 2}});
+        if (i % 10 == 0) {
+          for (int m = 0; m < 40; ++m) {
+            r.record_message(session, id, tj::NewTaskMessage::outbound_text("line " + std::to_string(m)));
+          }
+        }
+      }
+    };
+    {
+      auto r = tj::Registry::open(tj_file, {.durability = tj::Durability::Normal});
+      populate(r);
+    }
+    {
+      bench::SnapshotRegistry r(snap_file, tj::Durability::Normal);
+      populate(r);
+    }
+    std::mt19937 rng(42);
+    auto pick = [&] {
+      const int i = int(rng() % unsigned(s.read_tasks));
+      return std::pair{"sess_" + std::to_string(i % sessions), "task_read_" + std::to_string(i)};
+    };
+    auto pick_with_messages = [&] {
+      const int i = int(rng() % unsigned(s.read_tasks / 10)) * 10;
+      return std::pair{"sess_" + std::to_string(i % sessions), "task_read_" + std::to_string(i)};
+    };
+    auto measure = [&](auto& r, const std::string& op) {
+      std::size_t sink = 0;
+      const int ops = op == "list" ? std::max(100, s.read_ops / 20) : s.read_ops;
+      const auto start = Clock::now();
+      for (int k = 0; k < ops; ++k) {
+        if (op == "get") {
+          auto [session, id] = pick();
+          sink += r.get(session, id).has_value();
+        } else if (op == "list") {
+          sink += r.list("sess_" + std::to_string(k % sessions)).size();
+        } else {
+          auto [session, id] = pick_with_messages();
+          sink += r.list_messages(session, id, 20u).size();
+        }
+      }
+      const double rate = ops / seconds_since(start);
+      if (sink == 0) std::cerr << "bench: reads found nothing\n";
+      return rate;
+    };
+    rep.line("| call | taskjournal calls/s | taskjournal exclusive calls/s | snapshot calls/s | tj / snapshot | exclusive / snapshot |");
+    rep.line("|---|---:|---:|---:|---:|---:|");
+    for (std::string op : {"get", "list", "list_messages"}) {
+      std::vector<double> t, x, sn;
+      for (int round = 0; round < s.rounds; ++round) {
+        {
+          auto r = tj::Registry::open(tj_file);
+          t.push_back(measure(r, op));
+        }
+        {
+          auto r = tj::Registry::open(tj_file, {.exclusive = true});
+          x.push_back(measure(r, op));
+        }
+        {
+          bench::SnapshotRegistry r(snap_file, tj::Durability::Full);
+          sn.push_back(measure(r, op));
+        }
+      }
+      const double tv = median(t), xv = median(x), sv = median(sn);
+      figures["b_tj_" + op] = tv;
+      figures["b_x_" + op] = xv;
+      figures["b_snap_" + op] = sv;
+      rep.line("| `" + op + "` | " + fmt(tv) + " | " + fmt(xv) + " | " + fmt(sv) + " | " +
+               ratio(tv, sv) + " | " + ratio(xv, sv) + " |");
+    }
+  }
+  rep.line("");
+
+  // ---- batched appends ---------------------------------------------------------------------------
+  rep.line("## Batched appends (1,000 calls per transaction, Durability::Full)");
+  rep.line("");
+  {
+    std::vector<double> t, rw;
+    for (int round = 0; round < s.rounds; ++round) {
+      const fs::path tj_file = s.dir / "batch-taskjournal.db";
+      const fs::path raw_file = s.dir / "batch-raw.db";
+      remove_journal(tj_file);
+      remove_journal(raw_file);
+      {
+        auto r = tj::Registry::open(tj_file);
+        r.create({.session_id = "sess_batch", .id = "task_batch", .kind = "monitor"});
+        const auto start = Clock::now();
+        for (int done = 0; done < s.batch_calls; done += 1000) {
+          r.batch([&](tj::Batch& b) {
+            for (int k = 0; k < 1000; ++k) {
+              b.update("sess_batch", "task_batch",
+                       {.progress = tj::TaskProgress{.current = std::uint64_t(done + k)},
+                        .heartbeat_at = wall_now()});
+            }
+          });
+        }
+        t.push_back(s.batch_calls / seconds_since(start));
+      }
+      {
+        auto rows = read_rows(tj_file);
+        RawJournal r(raw_file, tj::Durability::Full);
+        const auto start = Clock::now();
+        for (std::size_t done = 0; done < rows.size(); done += 1000) {
+          r.exec("BEGIN IMMEDIATE");
+          for (std::size_t k = done; k < std::min(rows.size(), done + 1000); ++k) r.append(rows[k]);
+          r.exec("COMMIT");
+        }
+        rw.push_back(double(rows.size()) / seconds_since(start));
+      }
+    }
+    figures["batch_tj"] = median(t);
+    figures["batch_raw"] = median(rw);
+    rep.line("| taskjournal calls/s | raw appends/s | tj / raw |");
+    rep.line("|---:|---:|---:|");
+    rep.line("| " + fmt(median(t)) + " | " + fmt(median(rw)) + " | " + ratio(median(t), median(rw)) + " |");
+  }
+  rep.line("");
+
+  // ---- (c) open ----------------------------------------------------------------------------------
+  rep.line("## (c) Open: fold time and memory against journal size");
+  rep.line("");
+  rep.line("Journals of lifecycle events (as in (a)); open in a fresh child process; RSS after "
+           "open and peak RSS (VmHWM). raw scan = reading every column of every row with bare "
+           "SQLite (the page cache is warm for both).");
+  rep.line("");
+  rep.line("| events | open s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB |");
+  rep.line("|---:|---:|---:|---:|---:|---:|---:|");
+  std::ofstream plot_data(s.dir / "open.dat");
+  {
+    const fs::path file = s.dir / "c-journal.db";
+    remove_journal(file);
+    std::uint64_t events = 0;
+    int task = 0;
+    for (std::uint64_t size : s.open_sizes) {
+      {
+        auto r = tj::Registry::open(file, {.durability = tj::Durability::Normal});
+        while (events + kCallsPerLifecycle <= size) {
+          // Grow in batches of whole lifecycles.
+          r.batch([&](tj::Batch& b) {
+            for (int k = 0; k < 50 && events + kCallsPerLifecycle <= size; ++k) {
+              lifecycle(b, task++);
+              events += kCallsPerLifecycle;
+            }
+          });
+        }
+        events = r.last_seq();
+      }
+      std::vector<double> open_s, scan_s;
+      OpenFigures last;
+      for (int round = 0; round < s.rounds; ++round) {
+        last = open_in_child(file);
+        open_s.push_back(last.seconds);
+        scan_s.push_back(raw_scan_seconds(file, nullptr));
+      }
+      const double o = median(open_s), sc = median(scan_s);
+      const double fold_rate = double(events) / o, scan_rate = double(events) / sc;
+      figures["c_ratio_" + std::to_string(size)] = fold_rate / scan_rate;
+      rep.line("| " + fmt(double(events)) + " | " + fmt(o, 3) + " | " + fmt(fold_rate) + " | " +
+               fmt(scan_rate) + " | " + ratio(fold_rate, scan_rate) + " | " + fmt(last.rss_mb, 1) +
+               " | " + fmt(last.peak_mb, 1) + " |");
+      plot_data << events << " " << o << " " << last.rss_mb << "\n";
+    }
+  }
+  plot_data.close();
+  rep.line("");
+  const fs::path png = s.out.parent_path() / (s.out.stem().string() + "-open.png");
+  {
+    std::ofstream gp(s.dir / "open.gp");
+    gp << "set terminal pngcairo size 900,500\n"
+       << "set output '" << png.string() << "'\n"
+       << "set title 'taskjournal: open time and memory against journal size'\n"
+       << "set logscale x\nset xlabel 'events in the journal'\n"
+       << "set ylabel 'open time (s)'\nset y2label 'RSS after open (MB)'\n"
+       << "set ytics nomirror\nset y2tics\nset key left top\nset grid\n"
+       << "plot '" << (s.dir / "open.dat").string()
+       << "' using 1:2 with linespoints title 'open time (s)' axes x1y1, '' using 1:3 with "
+          "linespoints title 'RSS (MB)' axes x1y2\n";
+  }
+  const std::string gnuplot = "gnuplot '" + (s.dir / "open.gp").string() + "' 2>/dev/null";
+  if (std::system(gnuplot.c_str()) == 0) {
+    rep.line("![open time and memory](" + png.filename().string() + ")");
+  } else {
+    rep.line("(gnuplot not found: no plot)");
+  }
+  rep.line("");
+
+  // ---- goals ---------------------------------------------------------------------------------------
+  rep.line("## Goals (issue #6), from this run");
+  rep.line("");
+  rep.line("| goal | ratio | verdict |");
+  rep.line("|---|---:|---|");
+  auto goal = [&](const std::string& what, double r, double target) {
+    rep.line("| " + what + " ≥ " + fmt(target, 1) + " | " + fmt(r, 2) + " | " + verdict(r, target) + " |");
+  };
+  goal("(a) Full: taskjournal / raw", figures["a_tj_Full"] / figures["a_raw_Full"], 0.9);
+  goal("(a) Normal: taskjournal / raw", figures["a_tj_Normal"] / figures["a_raw_Normal"], 0.8);
+  goal("(a) Normal: taskjournal / snapshot", figures["a_tj_Normal"] / figures["a_snap_Normal"], 2);
+  goal("(b) get: taskjournal / snapshot", figures["b_tj_get"] / figures["b_snap_get"], 5);
+  goal("(b) list_messages: taskjournal / snapshot",
+       figures["b_tj_list_messages"] / figures["b_snap_list_messages"], 5);
+  goal("(b) get, exclusive: taskjournal / snapshot", figures["b_x_get"] / figures["b_snap_get"], 20);
+  if (!s.open_sizes.empty()) {
+    const std::string largest = std::to_string(s.open_sizes.back());
+    goal("(c) open " + largest + ": fold / raw scan", figures["c_ratio_" + largest], 0.5);
+  }
+  goal("batch of 1,000: taskjournal / raw", figures["batch_tj"] / figures["batch_raw"], 0.7);
+  rep.line("");
+  rep.line("Total benchmark time: " + fmt(seconds_since(run_start), 0) + " s.");
+
+  std::ofstream(s.out) << rep.md.str();
+  std::cerr << "wrote " << s.out << "\n";
+  return 0;
+}
