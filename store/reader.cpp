@@ -6,8 +6,10 @@
 #include "taskjournal/reader.hpp"
 
 #include <algorithm>
+#include <future>
 #include <limits>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "events/event.hpp"
@@ -140,13 +142,13 @@ void add_version(std::vector<std::uint32_t>& versions, std::uint32_t v) {
 std::vector<std::pair<std::string, std::vector<std::string>>> by_session(
     const projections::Views& views, const std::vector<std::string>& order) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  std::unordered_map<std::string_view, std::size_t> index;
   for (const auto& id : order) {
     const SessionTask* task = views.find_any(id);
     if (!task) continue;
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&](const auto& s) { return s.first == task->session_id; });
-    if (it == out.end()) it = out.insert(out.end(), {task->session_id, {}});
-    it->second.push_back(id);
+    auto [it, added] = index.try_emplace(task->session_id, out.size());
+    if (added) out.push_back({task->session_id, {}});
+    out[it->second].second.push_back(id);
   }
   return out;
 }
@@ -477,55 +479,69 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
     return true;
   };
 
-  r.journal.scan(0, visit);
-
-  // The registry, opened on the file, must give the views of this fold. A writer may append
-  // meanwhile: fold up to what the registry sees, compare, and retry if it moved on.
-  if (report.problems.empty()) {
-    try {
-      auto registry = Registry::open(r.path, Options{.read_only = true});
-      for (int round = 0; round < 5; ++round) {
-        const std::uint64_t seen = registry.last_seq();
-        if (seen > report.last_seq) {
-          r.journal.scan(report.last_seq, [&](const Row& row) {
-            if (row.seq > seen) return false;
-            return visit(row);
-          });
-          total = std::max(total, report.last_seq);
-        }
-        if (!report.problems.empty()) break;
-        if (seen < report.last_seq) {
-          problem(0, "the registry sees " + std::to_string(seen) + " events, the fold " +
-                         std::to_string(report.last_seq));
+  // A registry opened on the file must give the views of this fold. A writer may append
+  // meanwhile: fold on up to what the registry sees, compare, and compare again if it moved on.
+  auto compare_with = [&](Registry& registry) {
+    for (int round = 0; round < 5; ++round) {
+      const std::uint64_t seen = registry.last_seq();
+      if (seen > report.last_seq) {
+        r.journal.scan(report.last_seq,
+                       [&](const Row& row) { return row.seq <= seen && visit(row); });
+        total = std::max(total, report.last_seq);
+        if (!report.problems.empty()) return;
+      }
+      if (seen < report.last_seq) {
+        problem(0, "a registry sees " + std::to_string(seen) + " events, the fold " +
+                       std::to_string(report.last_seq));
+        return;
+      }
+      std::optional<std::string> differs;
+      for (const auto& [session, ids] : by_session(views, order)) {
+        if (registry.list(session) != views.list(session, {})) {
+          differs = "a registry's list of session " + session + " differs from the fold";
           break;
         }
-        std::optional<JournalProblem> differs;
-        for (const auto& [session, ids] : by_session(views, order)) {
-          if (registry.list(session) != views.list(session, {})) {
-            differs = JournalProblem{
-                0, "the registry's list of session " + session + " differs from the fold"};
-            break;
-          }
-          for (const auto& id : ids) {
-            const SessionTask* task = views.find(session, id);
-            if (registry.get(session, id) != *task) {
-              differs = JournalProblem{0, "the registry's task " + id + " differs from the fold"};
-            } else if (registry.list_messages(session, id) !=
-                       views.messages(session, id, std::nullopt, std::nullopt)) {
-              differs = JournalProblem{
-                  0, "the registry's messages of task " + id + " differ from the fold"};
-            }
-            if (differs) break;
+        for (const auto& id : ids) {
+          if (registry.get(session, id) != *views.find(session, id)) {
+            differs = "a registry's task " + id + " differs from the fold";
+          } else if (registry.list_messages(session, id) !=
+                     views.messages(session, id, std::nullopt, std::nullopt)) {
+            differs = "a registry's messages of task " + id + " differ from the fold";
           }
           if (differs) break;
         }
-        if (registry.last_seq() != seen) continue;  // appended meanwhile: compare again
-        if (differs)
-          problem(differs->seq, differs->what + " (as of event " + std::to_string(seen) + ")");
-        break;
+        if (differs) break;
       }
+      if (registry.last_seq() != seen) continue;  // appended meanwhile
+      if (differs) problem(0, *differs + " (as of event " + std::to_string(seen) + ")");
+      return;
+    }
+  };
+
+  // The registry folds the file on another thread while this one reads it.
+  auto opening = std::async(std::launch::async, [path = r.path] {
+    return Registry::open(path, Options{.read_only = true});
+  });
+  r.journal.scan(0, visit);
+  total = report.events;
+  progress();
+  if (report.problems.empty()) {
+    std::optional<Registry> registry;
+    try {
+      registry.emplace(opening.get());
     } catch (const Error& e) {
-      problem(0, std::string("the registry cannot open the journal: ") + e.what());
+      // Storage: the registry refuses the path itself (a symlink, a file of another user), which
+      // says nothing about the journal in it.
+      if (e.code() == ErrorCode::Storage) {
+        report.comparison_skipped = e.what();
+      } else {
+        problem(0, std::string("a registry cannot open the journal: ") + e.what());
+      }
+    }
+    try {
+      if (registry) compare_with(*registry);
+    } catch (const Error& e) {
+      problem(0, std::string("comparing with a registry's views failed: ") + e.what());
     }
   }
   report.tasks = views.task_count();

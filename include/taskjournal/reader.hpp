@@ -67,8 +67,8 @@ struct JournalSnapshot {
   std::uint64_t last_seq = 0;  ///< the last folded event (0: none)
   std::optional<Timestamp> first_event_at;
   std::optional<Timestamp> last_event_at;  ///< recorded_at of the last folded event
-  std::vector<std::uint32_t>
-      payload_versions;         ///< distinct versions of the folded events, ascending
+  /// The distinct payload versions of the folded events, ascending.
+  std::vector<std::uint32_t> payload_versions;
   std::vector<TaskView> tasks;  ///< all sessions, in creation (journal) order
 
   /// The task with this id, or nullptr (linear search).
@@ -83,7 +83,8 @@ struct JournalProblem {
 };
 
 struct VerifyOptions {
-  /// Called with (events read, events in the file) every few thousand events and at the end.
+  /// Called with (events read, events in the file) every few thousand events, once more when all
+  /// are read (before the comparison with a registry's views), and at the end.
   std::function<void(std::uint64_t, std::uint64_t)> progress;
   /// Stop collecting after this many problems (the first is always reported).
   std::size_t max_problems = 100;
@@ -98,6 +99,10 @@ struct VerifyReport {
   /// that does not decode leaves its task out of the fold).
   std::vector<JournalProblem> problems;
   bool truncated = false;  ///< more problems than VerifyOptions::max_problems
+  /// Why the comparison with a registry's views was not made although no problem came first:
+  /// Registry::open refused the path itself (Error(Storage): a symlink, a file owned by another
+  /// user). Empty otherwise.
+  std::string comparison_skipped;
   bool ok() const noexcept { return problems.empty(); }
 };
 
@@ -172,9 +177,9 @@ class JournalReader {
   /// cancel_requested_at is set once, attempt never decreases or overflows, a dropped update
   /// leaves the task unchanged, a task past queued has started_at, a terminal one finished_at);
   /// and, when all of that holds, a read-only Registry opened on the file returns the same
-  /// tasks, lists and messages as the fold. After a problem it goes on where it can (the chain
-  /// continues from the stored hash; an event that does not decode or fit is left out of the fold).
-  /// Throws only if the file cannot be read at all.
+  /// tasks, lists and messages as the fold (see VerifyReport::comparison_skipped). After a problem
+  /// it goes on where it can (the chain continues from the stored hash; an event that does not
+  /// decode or fit is left out of the fold). Throws only if the file cannot be read at all.
   VerifyReport verify(const VerifyOptions& options = {});
 
  private:

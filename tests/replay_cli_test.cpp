@@ -1,0 +1,872 @@
+// taskjournal-replay, run as a program against journals the tests write: the exact output of
+// every subcommand, --as-of-seq/--as-of, --json, bad arguments, a missing file; verify catching
+// rows altered, deleted or forged by another tool; export matching CONTRACT §6 field by field;
+// follow printing what another writer appends.
+//
+// Journals come from support/replay_sample.hpp (FakeClock, supplied task ids); message ids are
+// random, so outputs that show them go through normalise().
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "events/event.hpp"
+#include "support/fake_clock.hpp"
+#include "support/raw_journal.hpp"
+#include "support/replay_sample.hpp"
+#include "taskjournal/taskjournal.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace taskjournal;
+using taskjournal::testing::FakeClock;
+using taskjournal::testing::RawJournal;
+using taskjournal::testing::write_sample_journal;
+
+struct Result {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+// A child process running taskjournal-replay in `dir`, its stdout and stderr on pipes.
+class Child {
+ public:
+  Child(const fs::path& dir, const std::vector<std::string>& args) {
+    int out[2], err[2];
+    if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, err[0]);
+    std::vector<std::string> argv_s{TASKJOURNAL_REPLAY};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, TASKJOURNAL_REPLAY, &actions, nullptr, argv.data(), environ) != 0) {
+      throw std::runtime_error("posix_spawn");
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    close(err[1]);
+    fds_[0] = out[0];
+    fds_[1] = err[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      wait();
+    }
+    for (int fd : fds_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+
+  // Reads what is available within `timeout`; false once both pipes are closed.
+  bool pump(std::chrono::milliseconds timeout) {
+    pollfd p[2];
+    int n = 0;
+    for (int i = 0; i < 2; ++i) {
+      if (fds_[i] >= 0) p[n++] = pollfd{fds_[i], POLLIN, 0};
+    }
+    if (n == 0) return false;
+    if (poll(p, static_cast<nfds_t>(n), static_cast<int>(timeout.count())) <= 0) return true;
+    for (int i = 0; i < n; ++i) {
+      if (!(p[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[65536];
+      const ssize_t got = read(p[i].fd, buf, sizeof buf);
+      const int which = p[i].fd == fds_[0] ? 0 : 1;
+      if (got <= 0) {
+        close(fds_[which]);
+        fds_[which] = -1;
+      } else {
+        (which == 0 ? result_.out : result_.err).append(buf, static_cast<std::size_t>(got));
+      }
+    }
+    return true;
+  }
+
+  const std::string& out() const { return result_.out; }
+  void signal(int sig) { kill(pid_, sig); }
+
+  Result finish() {
+    while (pump(std::chrono::milliseconds(10000))) {
+    }
+    wait();
+    return result_;
+  }
+
+ private:
+  void wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    result_.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+  }
+  pid_t pid_ = -1;
+  int fds_[2] = {-1, -1};
+  Result result_;
+};
+
+Result run_in(const fs::path& dir, const std::vector<std::string>& args) {
+  return Child(dir, args).finish();
+}
+
+// Random message ids → a fixed placeholder of the same width.
+std::string normalise(const std::string& text) {
+  static const std::regex id("tmsg_[0-9a-f]{32}");
+  return std::regex_replace(text, id, "tmsg_<random id 32 hex digits>");
+}
+
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ReplayCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("replay_cli_test_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write_sample_journal((dir_ / "s.db").string());
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static Result run(const std::vector<std::string>& args) { return run_in(dir_, args); }
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+
+  // A fresh copy of the sample journal, for tests that damage it.
+  static std::string fresh_sample(const std::string& name) {
+    fs::remove(dir_ / name);
+    write_sample_journal(path(name));
+    return name;
+  }
+
+  static void expect_ok(const Result& r, const std::string& out) {
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(normalise(r.out), out);
+    EXPECT_EQ(r.status, 0);
+  }
+  static void expect_usage(const std::vector<std::string>& args, const std::string& first_line) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 2) << first_line;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n') + 1), first_line);
+    EXPECT_NE(r.err.find("\nusage: taskjournal-replay "), std::string::npos) << r.err;
+  }
+
+  static fs::path dir_;
+};
+
+fs::path ReplayCli::dir_;
+
+// --- summary ---------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, SummaryCountsEventsSessionsStatesKindsAndMessages) {
+  expect_ok(run({"summary", "s.db"}), R"(file              s.db
+schema version    1
+payload versions  1
+events            15
+first event       2026-01-02T03:04:06.000006Z
+last event        2026-01-02T03:04:20.000006Z
+sessions          2
+tasks             3
+  queued          0
+  running         1
+  awaiting_input  0
+  succeeded       1
+  failed          1
+  canceled        0
+tasks by kind     2 kinds
+  build           2
+  review          1
+messages          2
+)");
+}
+
+TEST_F(ReplayCli, SummaryAsOfSeqShowsTheViewsAfterThatEvent) {
+  expect_ok(run({"summary", "s.db", "--as-of-seq", "5"}), R"(file              s.db
+as of             event 5
+schema version    1
+payload versions  1
+events            5
+first event       2026-01-02T03:04:06.000006Z
+last event        2026-01-02T03:04:10.000006Z
+sessions          1
+tasks             2
+  queued          1
+  running         0
+  awaiting_input  1
+  succeeded       0
+  failed          0
+  canceled        0
+tasks by kind     2 kinds
+  build           1
+  review          1
+messages          1
+)");
+}
+
+TEST_F(ReplayCli, SummaryAsOfTimeStopsBeforeTheFirstLaterEvent) {
+  // 03:04:10.5Z falls between event 5 (03:04:10.000006Z) and event 6 (03:04:11.000006Z).
+  expect_ok(run({"summary", "s.db", "--as-of=2026-01-02T04:04:10.5+01:00"}),
+            R"(file              s.db
+as of             2026-01-02T03:04:10.500000Z, event 5
+schema version    1
+payload versions  1
+events            5
+first event       2026-01-02T03:04:06.000006Z
+last event        2026-01-02T03:04:10.000006Z
+sessions          1
+tasks             2
+  queued          1
+  running         0
+  awaiting_input  1
+  succeeded       0
+  failed          0
+  canceled        0
+tasks by kind     2 kinds
+  build           1
+  review          1
+messages          1
+)");
+  // Before the first event: empty views.
+  expect_ok(run({"summary", "s.db", "--as-of-seq", "0", "--json"}),
+            R"({"file":"s.db","as_of_seq":0,"schema_version":1,"payload_versions":[],"events":0,)"
+            R"("sessions":0,"tasks":0,"tasks_by_state":{"queued":0,"running":0,)"
+            R"("awaiting_input":0,"succeeded":0,"failed":0,"canceled":0},"tasks_by_kind":{},)"
+            R"("messages":0})"
+            "\n");
+}
+
+TEST_F(ReplayCli, SummaryJson) {
+  expect_ok(run({"summary", "--json", "s.db"}),
+            R"({"file":"s.db","schema_version":1,"payload_versions":[1],"events":15,)"
+            R"("first_event_at":"2026-01-02T03:04:06.000006Z",)"
+            R"("last_event_at":"2026-01-02T03:04:20.000006Z","sessions":2,"tasks":3,)"
+            R"("tasks_by_state":{"queued":0,"running":1,"awaiting_input":0,"succeeded":1,)"
+            R"("failed":1,"canceled":0},"tasks_by_kind":{"build":2,"review":1},"messages":2})"
+            "\n");
+}
+
+// --- tasks -----------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, TasksListsEveryTaskInCreationOrder) {
+  expect_ok(
+      run({"tasks", "s.db"}),
+      R"(ID           SESSION  KIND    STATE      ATTEMPT  UPDATED_AT                   DISPLAY_NAME
+task_build   sess_a   build   succeeded        1  2026-01-02T03:04:14.000006Z  Build the app
+task_review  sess_a   review  failed           2  2026-01-02T03:04:17.000006Z  Review the change
+task_lint    sess_b   build   running          1  2026-01-02T03:04:19.000006Z  Lint
+)");
+}
+
+TEST_F(ReplayCli, TasksFilterBySessionStateAndKind) {
+  expect_ok(
+      run({"tasks", "s.db", "--session", "sess_a", "--kind", "build"}),
+      R"(ID          SESSION  KIND   STATE      ATTEMPT  UPDATED_AT                   DISPLAY_NAME
+task_build  sess_a   build  succeeded        1  2026-01-02T03:04:14.000006Z  Build the app
+)");
+  expect_ok(
+      run({"tasks", "s.db", "--state", "running"}),
+      R"(ID         SESSION  KIND   STATE    ATTEMPT  UPDATED_AT                   DISPLAY_NAME
+task_lint  sess_b   build  running        1  2026-01-02T03:04:19.000006Z  Lint
+)");
+  expect_ok(run({"tasks", "s.db", "--state", "canceled"}),
+            "ID  SESSION  KIND  STATE  ATTEMPT  UPDATED_AT  DISPLAY_NAME\n");
+}
+
+TEST_F(ReplayCli, TasksAsOfSeq) {
+  expect_ok(
+      run({"tasks", "s.db", "--as-of-seq", "7"}),
+      R"(ID           SESSION  KIND    STATE    ATTEMPT  UPDATED_AT                   DISPLAY_NAME
+task_build   sess_a   build   running        1  2026-01-02T03:04:11.000006Z  Build the app
+task_review  sess_a   review  running        2  2026-01-02T03:04:12.000006Z  Review the change
+)");
+}
+
+TEST_F(ReplayCli, TasksJsonIsAnArrayOfPublicTaskJson) {
+  expect_ok(run({"tasks", "s.db", "--json", "--session", "sess_b"}),
+            R"([
+ {"id":"task_lint","session_id":"sess_b","kind":"build","display_name":"Lint","spec":{},"state":"running","cancel_requested_at":"2026-01-02T03:04:19.000006Z","attempt":1,"wake_policy":"silent","created_at":"2026-01-02T03:04:18.000006Z","started_at":"2026-01-02T03:04:18.000006Z","updated_at":"2026-01-02T03:04:19.000006Z"}
+]
+)");
+  expect_ok(run({"tasks", "s.db", "--json", "--kind", "nothing"}), "[]\n");
+}
+
+// --- show ------------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, ShowPrintsTheSnapshotWithSecretsRedactedAndTheMessages) {
+  expect_ok(run({"show", "s.db", "task_build"}),
+            R"(id            task_build
+session_id    sess_a
+kind          build
+display_name  Build the app
+spec          {"target":"app","push_configs":[{"url":"https://hooks.example/1","has_secret":true}]}
+state         succeeded
+progress      {"current":1,"total":3,"unit":"steps"}
+summary       built
+result_path   out/app
+attempt       1
+worker_id     w-1
+wake_policy   on_terminal
+created_at    2026-01-02T03:04:06.000006Z
+started_at    2026-01-02T03:04:07.000006Z
+finished_at   2026-01-02T03:04:14.000006Z
+updated_at    2026-01-02T03:04:14.000006Z
+
+messages: 2, oldest first
+CREATED_AT                   DIRECTION  ID                                     IN_REPLY_TO  CONTENT
+2026-01-02T03:04:08.000006Z  outbound   tmsg_<random id 32 hex digits>  -            compiling
+2026-01-02T03:04:11.000006Z  inbound    tmsg_<random id 32 hex digits>  q1           main
+)");
+}
+
+TEST_F(ReplayCli, ShowAsOfSeq) {
+  expect_ok(run({"show", "s.db", "task_build", "--as-of-seq", "5"}), R"(id             task_build
+session_id     sess_a
+kind           build
+display_name   Build the app
+spec           {"target":"app","push_configs":[{"url":"https://hooks.example/1","has_secret":true}]}
+state          awaiting_input
+progress       {"current":1,"total":3,"unit":"steps"}
+input_request  {"id":"q1","prompt":"Which branch?"}
+attempt        1
+worker_id      w-1
+wake_policy    on_terminal
+created_at     2026-01-02T03:04:06.000006Z
+started_at     2026-01-02T03:04:07.000006Z
+updated_at     2026-01-02T03:04:10.000006Z
+
+messages: 1, oldest first
+CREATED_AT                   DIRECTION  ID                                     IN_REPLY_TO  CONTENT
+2026-01-02T03:04:08.000006Z  outbound   tmsg_<random id 32 hex digits>  -            compiling
+)");
+}
+
+TEST_F(ReplayCli, ShowJson) {
+  expect_ok(
+      run({"show", "s.db", "task_review", "--json"}),
+      R"({"task":{"id":"task_review","session_id":"sess_a","kind":"review","display_name":"Review the change","spec":{},"state":"failed","cancel_requested_at":"2026-01-02T03:04:16.000006Z","error":{"kind":"timeout","message":"no answer"},"attempt":2,"wake_policy":"silent","created_at":"2026-01-02T03:04:09.000006Z","started_at":"2026-01-02T03:04:12.000006Z","finished_at":"2026-01-02T03:04:17.000006Z","updated_at":"2026-01-02T03:04:17.000006Z"},"messages":[]}
+)");
+}
+
+TEST_F(ReplayCli, ShowUnknownTaskFails) {
+  Result r = run({"show", "s.db", "task_nope"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "taskjournal-replay: no task task_nope in s.db\n");
+  r = run({"show", "s.db", "task_lint", "--as-of-seq", "12"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: no task task_lint in s.db as of event 12\n");
+  r = run({"history", "s.db", "task_nope"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: no task task_nope in s.db\n");
+}
+
+// --- history ---------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, HistoryShowsWhatEachEventChangedAndMarksDroppedUpdates) {
+  expect_ok(run({"history", "s.db", "task_build"}),
+            R"(SEQ  TIME                         EVENT             CHANGES
+  1  2026-01-02T03:04:06.000006Z  task_created      created: kind build, state queued
+  2  2026-01-02T03:04:07.000006Z  task_updated      state queued → running, progress (none) → {"current":1,"total":3,"unit":"steps"}, worker_id (none) → w-1, started_at (none) → 2026-01-02T03:04:07.000006Z
+  3  2026-01-02T03:04:08.000006Z  message_recorded  message outbound tmsg_<random id 32 hex digits>: compiling
+  5  2026-01-02T03:04:10.000006Z  task_updated      state running → awaiting_input, input_request (none) → {"id":"q1","prompt":"Which branch?"}
+  6  2026-01-02T03:04:11.000006Z  message_recorded  message inbound tmsg_<random id 32 hex digits>: main, state awaiting_input → running, input_request {"id":"q1","prompt":"Which branch?"} → (none)
+  9  2026-01-02T03:04:14.000006Z  task_updated      state running → succeeded, summary (none) → built, result_path (none) → out/app, finished_at (none) → 2026-01-02T03:04:14.000006Z
+ 10  2026-01-02T03:04:15.000006Z  task_updated      DROPPED terminal (asked running, task is succeeded)
+)");
+  expect_ok(run({"history", "s.db", "task_review"}),
+            R"(SEQ  TIME                         EVENT             CHANGES
+  4  2026-01-02T03:04:09.000006Z  task_created      created: kind review, state queued
+  7  2026-01-02T03:04:12.000006Z  task_updated      state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
+  8  2026-01-02T03:04:13.000006Z  task_updated      DROPPED fenced (expected_attempt 1, task at attempt 2)
+ 11  2026-01-02T03:04:16.000006Z  cancel_requested  cancel_requested_at (none) → 2026-01-02T03:04:16.000006Z
+ 12  2026-01-02T03:04:17.000006Z  task_updated      state running → failed, error (none) → {"kind":"timeout","message":"no answer"}, finished_at (none) → 2026-01-02T03:04:17.000006Z
+)");
+  expect_ok(run({"history", "s.db", "task_lint"}),
+            R"(SEQ  TIME                         EVENT             CHANGES
+ 13  2026-01-02T03:04:18.000006Z  task_created      created: kind build, state running
+ 14  2026-01-02T03:04:19.000006Z  cancel_requested  cancel_requested_at (none) → 2026-01-02T03:04:19.000006Z
+ 15  2026-01-02T03:04:20.000006Z  cancel_requested  (no change)
+)");
+}
+
+TEST_F(ReplayCli, HistoryAsOfSeqAndAsOfTime) {
+  const std::string expected = R"(SEQ  TIME                         EVENT         CHANGES
+  4  2026-01-02T03:04:09.000006Z  task_created  created: kind review, state queued
+  7  2026-01-02T03:04:12.000006Z  task_updated  state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
+  8  2026-01-02T03:04:13.000006Z  task_updated  DROPPED fenced (expected_attempt 1, task at attempt 2)
+)";
+  expect_ok(run({"history", "s.db", "task_review", "--as-of-seq", "10"}), expected);
+  expect_ok(run({"history", "s.db", "task_review", "--as-of", "2026-01-02T03:04:15.000006Z"}),
+            expected);
+}
+
+TEST_F(ReplayCli, HistoryJson) {
+  expect_ok(run({"history", "s.db", "task_review", "--json", "--as-of-seq", "11"}),
+            R"([
+ {"seq":4,"recorded_at":"2026-01-02T03:04:09.000006Z","type":"task_created","version":1,"payload":{"kind":"review","display_name":"Review the change","spec":{},"state":"queued","links":{},"wake_policy":"silent"},"changes":[{"field":"id","before":null,"after":"task_review"},{"field":"session_id","before":null,"after":"sess_a"},{"field":"kind","before":null,"after":"review"},{"field":"display_name","before":null,"after":"Review the change"},{"field":"spec","before":null,"after":{}},{"field":"state","before":null,"after":"queued"},{"field":"attempt","before":null,"after":1},{"field":"wake_policy","before":null,"after":"silent"},{"field":"created_at","before":null,"after":"2026-01-02T03:04:09.000006Z"},{"field":"updated_at","before":null,"after":"2026-01-02T03:04:09.000006Z"}]},
+ {"seq":7,"recorded_at":"2026-01-02T03:04:12.000006Z","type":"task_updated","version":1,"payload":{"state":"running","increment_attempt":true},"changes":[{"field":"state","before":"queued","after":"running"},{"field":"attempt","before":1,"after":2},{"field":"started_at","before":null,"after":"2026-01-02T03:04:12.000006Z"},{"field":"updated_at","before":"2026-01-02T03:04:09.000006Z","after":"2026-01-02T03:04:12.000006Z"}]},
+ {"seq":8,"recorded_at":"2026-01-02T03:04:13.000006Z","type":"task_updated","version":1,"payload":{"state":"failed","expected_attempt":1},"dropped":"fenced","changes":[]},
+ {"seq":11,"recorded_at":"2026-01-02T03:04:16.000006Z","type":"cancel_requested","version":1,"payload":{},"changes":[{"field":"cancel_requested_at","before":null,"after":"2026-01-02T03:04:16.000006Z"},{"field":"updated_at","before":"2026-01-02T03:04:12.000006Z","after":"2026-01-02T03:04:16.000006Z"}]}
+]
+)");
+}
+
+// --- verify ----------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, VerifyPassesOnAHealthyJournal) {
+  expect_ok(run({"verify", "s.db"}),
+            "ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads, lifecycle "
+            "invariants and registry views hold\n");
+  expect_ok(run({"verify", "s.db", "--json"}),
+            R"({"ok":true,"events":15,"last_seq":15,"tasks":3,"messages":2,"problems":[],)"
+            R"("truncated":false})"
+            "\n");
+}
+
+TEST_F(ReplayCli, VerifyCatchesARowAlteredByAnotherTool) {
+  const std::string db = fresh_sample("altered.db");
+  {
+    RawJournal raw(path(db));
+    EXPECT_ANY_THROW(raw.exec("UPDATE events SET version = 1 WHERE seq = 2"));  // the trigger
+    raw.drop_triggers();
+    // One payload byte: the worker id "w-1" becomes "w-2"; the payload still decodes.
+    raw.exec(
+        "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), 'w-1', 'w-2') "
+        "AS BLOB) WHERE seq = 2");
+  }
+  const Result r = run({"verify", db});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out,
+            "FAILED: event 2: hash mismatch (row altered, removed or reordered) (1 problem in 15 "
+            "events, 3 tasks, 2 messages)\n");
+  // The other subcommands refuse to build views from it, naming the event.
+  const Result s = run({"summary", db});
+  EXPECT_EQ(s.status, 1);
+  EXPECT_EQ(s.err, "taskjournal-replay: " + db +
+                       ": event 2: hash mismatch (row altered, removed or reordered)\n");
+  // ... but the views before it are still there.
+  EXPECT_EQ(run({"tasks", db, "--as-of-seq", "1"}).status, 0);
+}
+
+TEST_F(ReplayCli, VerifyCatchesADeletedRow) {
+  const std::string db = fresh_sample("gap.db");
+  {
+    RawJournal raw(path(db));
+    raw.drop_triggers();
+    raw.exec("DELETE FROM events WHERE seq = 7");
+  }
+  const Result r = run({"verify", db});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out,
+            "FAILED: event 7: missing (sequence gap: event 8 follows event 6) (1 problem in 14 "
+            "events, 3 tasks, 2 messages)\n");
+  const Result j = run({"verify", db, "--json"});
+  EXPECT_EQ(j.status, 1);
+  EXPECT_EQ(j.out,
+            R"({"ok":false,"events":14,"last_seq":15,"tasks":3,"messages":2,"problems":[)"
+            R"~({"seq":7,"what":"event 7: missing (sequence gap: event 8 follows event 6)"}],)~"
+            R"("truncated":false})"
+            "\n");
+}
+
+TEST_F(ReplayCli, VerifyCatchesAnUnknownEventTypeAndVersion) {
+  const std::string db = fresh_sample("unknown.db");
+  {
+    RawJournal raw(path(db));
+    const Timestamp t = taskjournal::testing::fake_clock_start() + std::chrono::seconds(20);
+    raw.append("task_exploded", 1, t, "sess_a", "task_build", "");  // event 16
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_a",
+                             .task_id = "task_build",
+                             .payload = events::CancelRequested{}});   // event 17, fine
+    raw.append("cancel_requested", 7, t, "sess_a", "task_build", "");  // event 18
+  }
+  const Result r = run({"verify", db});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out,
+            "FAILED: event 16: unknown event type \"task_exploded\" (2 problems in 18 events, 3 "
+            "tasks, 2 messages)\n"
+            "  event 16: unknown event type \"task_exploded\"\n"
+            "  event 18: unknown payload version 7 (this build reads 1 to 1)\n");
+}
+
+TEST_F(ReplayCli, VerifyCatchesAnInvariantBreakingSequenceWithValidHashes) {
+  // Rows a registry never writes, hash-chained correctly: an update of a task that was never
+  // created, a second create of an existing id, a message naming a task of another session.
+  const std::string db = "forged.db";
+  fs::remove(path(db));
+  {
+    FakeClock clock;
+    auto registry = Registry::open(path(db), Options{.clock = clock.fn()});
+    registry.create({.session_id = "sess_a", .id = "task_a", .kind = "build"});
+  }
+  {
+    RawJournal raw(path(db));
+    const Timestamp t = taskjournal::testing::fake_clock_start();
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_a",
+                             .task_id = "task_ghost",
+                             .payload = events::TaskUpdated{{.state = SessionTaskState::Running}}});
+    raw.append(events::Event{
+        .recorded_at = t,
+        .session_id = "sess_a",
+        .task_id = "task_a",
+        .payload = events::TaskCreated{{.session_id = "sess_a", .id = "task_a", .kind = "x"}}});
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_b",
+                             .task_id = "task_a",
+                             .payload = events::MessageRecorded{TaskMessage{.id = "tmsg_1"}}});
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_a",
+                             .task_id = "task_a",
+                             .payload = events::TaskUpdated{{.state = SessionTaskState::Failed}}});
+  }
+  const Result r = run({"verify", db});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out,
+            "FAILED: event 2: names task task_ghost, unknown in session sess_a (3 problems in 5 "
+            "events, 1 task, 0 messages)\n"
+            "  event 2: names task task_ghost, unknown in session sess_a\n"
+            "  event 3: task task_a created twice\n"
+            "  event 4: names task task_a, unknown in session sess_b\n");
+  // The registry refuses the file at the same event.
+  EXPECT_THROW(Registry::open(path(db), Options{.read_only = true}), Error);
+}
+
+TEST_F(ReplayCli, VerifyThroughASymlinkSaysTheRegistryViewsWereNotCompared) {
+  // The reader follows the link; Registry::open refuses a symlink as journal (a path problem, not
+  // a journal problem), so the comparison with its views is skipped and said so.
+  fs::remove(path("link.db"));
+  fs::create_symlink("s.db", path("link.db"));
+  expect_ok(run({"verify", "link.db"}),
+            "ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads and lifecycle "
+            "invariants hold (registry views not compared: link.db: refusing a symlink as "
+            "journal)\n");
+  expect_ok(run({"summary", "link.db", "--json"}),
+            R"({"file":"link.db","schema_version":1,"payload_versions":[1],"events":15,)"
+            R"("first_event_at":"2026-01-02T03:04:06.000006Z",)"
+            R"("last_event_at":"2026-01-02T03:04:20.000006Z","sessions":2,"tasks":3,)"
+            R"("tasks_by_state":{"queued":0,"running":1,"awaiting_input":0,"succeeded":1,)"
+            R"("failed":1,"canceled":0},"tasks_by_kind":{"build":2,"review":1},"messages":2})"
+            "\n");
+}
+
+TEST_F(ReplayCli, VerifyOfAnEmptyJournalPasses) {
+  fs::remove(path("empty.db"));
+  { auto registry = Registry::open(path("empty.db")); }
+  expect_ok(run({"verify", "empty.db"}),
+            "ok: 0 events, 0 tasks, 0 messages; sequence, hash chain, payloads, lifecycle "
+            "invariants and registry views hold\n");
+  expect_ok(run({"tasks", "empty.db"}),
+            "ID  SESSION  KIND  STATE  ATTEMPT  UPDATED_AT  DISPLAY_NAME\n");
+}
+
+// --- export ----------------------------------------------------------------------------------
+
+// CONTRACT §6, checked member by member against the registry's own values.
+void expect_contract_task(const rapidjson::Value& j, const SessionTask& t) {
+  ASSERT_TRUE(j.IsObject());
+  auto str = [&](const char* key) -> std::string {
+    EXPECT_TRUE(j.HasMember(key) && j[key].IsString()) << key;
+    return j.HasMember(key) && j[key].IsString() ? j[key].GetString() : "";
+  };
+  auto opt_str = [&](const char* key, const std::optional<std::string>& v) {
+    EXPECT_EQ(j.HasMember(key), v.has_value()) << key;
+    if (v && j.HasMember(key)) {
+      EXPECT_EQ(str(key), *v) << key;
+    }
+  };
+  auto opt_time = [&](const char* key, const std::optional<Timestamp>& v) {
+    opt_str(key, v ? std::optional<std::string>(format_timestamp(*v)) : std::nullopt);
+  };
+  EXPECT_EQ(str("id"), t.id);
+  EXPECT_EQ(str("session_id"), t.session_id);
+  EXPECT_EQ(str("kind"), t.kind);
+  EXPECT_EQ(str("display_name"), t.display_name);
+  EXPECT_TRUE(j.HasMember("spec"));
+  EXPECT_EQ(str("state"), to_string(t.state));
+  opt_str("state_detail", t.state_detail);
+  EXPECT_EQ(j.HasMember("progress"), t.progress.has_value());
+  if (t.progress && j.HasMember("progress")) {
+    const auto& p = j["progress"];
+    EXPECT_EQ(p.HasMember("current"), t.progress->current.has_value());
+    EXPECT_EQ(p["current"].GetUint64(), t.progress->current.value_or(0));
+    EXPECT_EQ(p["total"].GetUint64(), t.progress->total.value_or(0));
+    EXPECT_EQ(std::string(p["unit"].GetString()), t.progress->unit.value_or(""));
+    EXPECT_EQ(p.HasMember("label"), t.progress->label.has_value());
+  }
+  EXPECT_EQ(j.HasMember("input_request"), t.input_request.has_value());
+  opt_time("cancel_requested_at", t.cancel_requested_at);
+  opt_str("summary", t.summary);
+  opt_str("result_path", t.result_path);
+  EXPECT_EQ(j.HasMember("artifacts"), !t.artifacts.empty());
+  EXPECT_EQ(j.HasMember("error"), t.error.has_value());
+  if (t.error && j.HasMember("error")) {
+    EXPECT_EQ(std::string(j["error"]["kind"].GetString()), t.error->kind);
+    EXPECT_EQ(std::string(j["error"]["message"].GetString()), t.error->message);
+  }
+  EXPECT_TRUE(j.HasMember("attempt") && j["attempt"].IsInt());
+  EXPECT_EQ(j["attempt"].GetInt(), t.attempt);
+  opt_str("worker_id", t.worker_id);
+  opt_time("heartbeat_at", t.heartbeat_at);
+  EXPECT_EQ(j.HasMember("links"), t.links != TaskLinks{});
+  EXPECT_EQ(str("wake_policy"), to_string(t.wake_policy));
+  EXPECT_EQ(str("created_at"), format_timestamp(t.created_at));
+  opt_time("started_at", t.started_at);
+  opt_time("finished_at", t.finished_at);
+  EXPECT_EQ(str("updated_at"), format_timestamp(t.updated_at));
+  std::size_t members = 0;
+  for (auto it = j.MemberBegin(); it != j.MemberEnd(); ++it) ++members;
+  // Nothing else: id, session_id, kind, display_name, spec, state, attempt, wake_policy,
+  // created_at and updated_at always, the optional fields when set.
+  const std::size_t expected =
+      10 + t.state_detail.has_value() + t.progress.has_value() + t.input_request.has_value() +
+      t.cancel_requested_at.has_value() + t.summary.has_value() + t.result_path.has_value() +
+      !t.artifacts.empty() + t.error.has_value() + t.worker_id.has_value() +
+      t.heartbeat_at.has_value() + (t.links != TaskLinks{}) + t.started_at.has_value() +
+      t.finished_at.has_value();
+  EXPECT_EQ(members, expected);
+}
+
+TEST_F(ReplayCli, ExportWritesOneContractJsonObjectPerTaskAndLine) {
+  const Result r = run({"export", "s.db", "--format", "jsonl"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(run({"export", "s.db"}).out, r.out);
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos);
+
+  auto registry = Registry::open(path("s.db"), Options{.read_only = true});
+  const std::vector<std::pair<std::string, std::string>> order{
+      {"sess_a", "task_build"}, {"sess_a", "task_review"}, {"sess_b", "task_lint"}};
+  std::istringstream lines(r.out);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    ASSERT_LT(n, order.size());
+    rapidjson::Document doc;
+    doc.Parse(line.c_str(), line.size());
+    ASSERT_FALSE(doc.HasParseError()) << line;
+    ASSERT_TRUE(doc.IsObject());
+    EXPECT_EQ(doc.MemberCount(), 2u);
+    const auto& [session, id] = order[n];
+    const SessionTask task = *registry.get(session, id);
+    expect_contract_task(doc["task"], task);
+
+    // spec: stored with its secret, exported with "has_secret": true in its place.
+    const auto& spec = doc["task"]["spec"];
+    if (id == "task_build") {
+      const auto& push = spec["push_configs"][0];
+      EXPECT_FALSE(push.HasMember("secret"));
+      EXPECT_TRUE(push["has_secret"].GetBool());
+      EXPECT_EQ(std::string(push["url"].GetString()), "https://hooks.example/1");
+      EXPECT_EQ(std::string(spec["target"].GetString()), "app");
+      EXPECT_NE(task.spec.find("s3cr3t"), std::string::npos);
+    } else {
+      EXPECT_TRUE(spec.IsObject() && spec.MemberCount() == 0);
+    }
+
+    const auto messages = registry.list_messages(session, id);
+    const auto& m = doc["messages"];
+    ASSERT_TRUE(m.IsArray());
+    ASSERT_EQ(m.Size(), messages.size());
+    for (rapidjson::SizeType i = 0; i < m.Size(); ++i) {
+      const auto& msg = m[i];
+      const TaskMessage& want = messages[i];
+      EXPECT_EQ(std::string(msg["id"].GetString()), want.id);
+      EXPECT_EQ(std::string(msg["task_id"].GetString()), id);
+      EXPECT_EQ(std::string(msg["direction"].GetString()), to_string(want.direction));
+      ASSERT_EQ(msg["content"].Size(), 1u);
+      EXPECT_EQ(std::string(msg["content"][0]["type"].GetString()), "text");
+      EXPECT_EQ(std::string(msg["content"][0]["text"].GetString()),
+                std::get<TextPart>(want.content[0]).text);
+      EXPECT_EQ(msg.HasMember("in_reply_to"), want.in_reply_to.has_value());
+      EXPECT_EQ(std::string(msg["created_at"].GetString()), format_timestamp(want.created_at));
+      EXPECT_EQ(msg.MemberCount(), want.in_reply_to ? 6u : 5u);
+    }
+    ++n;
+  }
+  EXPECT_EQ(n, order.size());
+}
+
+// --- arguments, files ------------------------------------------------------------------------
+
+TEST_F(ReplayCli, BadArgumentsPrintUsageAndExit2) {
+  expect_usage({}, "taskjournal-replay: missing command\n");
+  expect_usage({"frobnicate", "s.db"}, "taskjournal-replay: unknown command 'frobnicate'\n");
+  expect_usage({"summary"}, "taskjournal-replay: missing FILE\n");
+  expect_usage({"show", "s.db"}, "taskjournal-replay: missing TASK_ID\n");
+  expect_usage({"summary", "s.db", "extra"}, "taskjournal-replay: unexpected argument 'extra'\n");
+  expect_usage({"summary", "s.db", "--frob"}, "taskjournal-replay: unknown option '--frob'\n");
+  expect_usage({"verify", "s.db", "--as-of-seq", "3"},
+               "taskjournal-replay: unknown option '--as-of-seq'\n");
+  expect_usage({"summary", "s.db", "--as-of-seq"},
+               "taskjournal-replay: option --as-of-seq needs a value\n");
+  expect_usage({"summary", "s.db", "--as-of-seq", "-1"},
+               "taskjournal-replay: option --as-of-seq needs a non-negative integer, not '-1'\n");
+  expect_usage({"tasks", "s.db", "--as-of", "yesterday"},
+               "taskjournal-replay: option --as-of needs an RFC 3339 time such as "
+               "2026-01-02T03:04:05Z, not 'yesterday'\n");
+  expect_usage({"tasks", "s.db", "--state", "cancelled"},
+               "taskjournal-replay: unknown state 'cancelled' (queued, running, awaiting_input, "
+               "succeeded, failed, canceled)\n");
+  expect_usage({"tasks", "s.db", "--json=yes"},
+               "taskjournal-replay: option --json takes no value\n");
+  expect_usage({"tasks", "s.db", "--kind", "a", "--kind", "b"},
+               "taskjournal-replay: option --kind given twice\n");
+  expect_usage({"export", "s.db", "--format", "csv"},
+               "taskjournal-replay: unknown format 'csv' (only jsonl)\n");
+  // The usage of the command itself follows the message.
+  const Result r = run({"show", "s.db"});
+  EXPECT_EQ(r.err,
+            "taskjournal-replay: missing TASK_ID\n"
+            "usage: taskjournal-replay show FILE TASK_ID [--as-of-seq N | --as-of TIME] [--json]\n"
+            "  The task's snapshot (its public JSON fields, spec secrets redacted) and its "
+            "messages,\n"
+            "  oldest first.\n");
+}
+
+TEST_F(ReplayCli, HelpOnEachCommand) {
+  for (const std::string command :
+       {"summary", "tasks", "show", "history", "verify", "export", "follow"}) {
+    const Result r = run({command, "--help"});
+    EXPECT_EQ(r.status, 0) << command;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(r.out.rfind("usage: taskjournal-replay " + command + " FILE", 0), 0u) << r.out;
+    EXPECT_EQ(run({command, "s.db", "-h"}).out, r.out);
+  }
+  const Result r = run({"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.rfind("usage: taskjournal-replay COMMAND FILE [ARGS] [OPTIONS]\n", 0), 0u);
+  for (const char* command :
+       {"summary", "tasks", "show", "history", "verify", "export", "follow"}) {
+    EXPECT_NE(r.out.find(std::string("\n  ") + command + " FILE"), std::string::npos) << command;
+  }
+}
+
+TEST_F(ReplayCli, AMissingFileIsAnErrorAndIsNotCreated) {
+  for (const std::string command : {"summary", "tasks", "verify", "export", "follow"}) {
+    const Result r = run({command, "missing.db"});
+    EXPECT_EQ(r.status, 1) << command;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "taskjournal-replay: missing.db: no such journal\n");
+  }
+  EXPECT_FALSE(fs::exists(path("missing.db")));
+}
+
+TEST_F(ReplayCli, AFileThatIsNotAJournalIsAnError) {
+  std::ofstream(path("notes.txt")) << "not a journal\n";
+  Result r = run({"summary", "notes.txt"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: notes.txt: open: file is not a database\n");
+  std::ofstream(path("zero.db")).close();
+  r = run({"verify", "zero.db"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: zero.db: not a taskjournal journal (empty file)\n");
+  r = run({"tasks", "."});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: .: not a regular file\n");
+}
+
+TEST_F(ReplayCli, NeverWritesTheJournal) {
+  const std::string db = fresh_sample("readonly.db");
+  const std::string before = file_bytes(path(db));
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"summary", db},
+                                             {"tasks", db},
+                                             {"show", db, "task_build"},
+                                             {"history", db, "task_build"},
+                                             {"verify", db},
+                                             {"export", db}}) {
+    EXPECT_EQ(run(args).status, 0) << args[0];
+  }
+  EXPECT_EQ(file_bytes(path(db)), before);
+  // Not even with write permission taken away.
+  fs::permissions(path(db), fs::perms::owner_read);
+  EXPECT_EQ(run({"verify", db}).status, 0);
+  fs::permissions(path(db), fs::perms::owner_read | fs::perms::owner_write);
+}
+
+// --- follow ----------------------------------------------------------------------------------
+
+TEST_F(ReplayCli, FollowPrintsEventsOtherWritersAppendUntilInterrupted) {
+  const std::string db = "follow.db";
+  fs::remove(path(db));
+  FakeClock clock;
+  auto registry = Registry::open(path(db), Options{.clock = clock.fn()});
+  registry.create({.session_id = "sess_f", .id = "task_old", .kind = "k"});
+
+  Child follow(dir_, {"follow", db, "--interval-ms", "10"});
+  Child follow_json(dir_, {"follow", db, "--after-seq", "0", "--json", "--interval-ms", "10"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both started
+  clock.advance(std::chrono::seconds(1));
+  registry.create({.session_id = "sess_f", .id = "task_new", .kind = "k", .display_name = "New"});
+  clock.advance(std::chrono::seconds(1));
+  registry.update("sess_f", "task_new", {.state = SessionTaskState::Running});
+
+  auto wait_lines = [](Child& c, std::size_t lines) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (static_cast<std::size_t>(std::count(c.out().begin(), c.out().end(), '\n')) < lines &&
+           std::chrono::steady_clock::now() < deadline) {
+      c.pump(std::chrono::milliseconds(50));
+    }
+  };
+  wait_lines(follow, 2);
+  wait_lines(follow_json, 3);
+  follow.signal(SIGINT);
+  follow_json.signal(SIGINT);
+  const Result r = follow.finish();
+  const Result j = follow_json.finish();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(
+      r.out,
+      "2  2026-01-02T03:04:06.000006Z  task_created      sess_f  task_new  "
+      R"({"kind":"k","display_name":"New","spec":{},"state":"queued","links":{},)"
+      R"("wake_policy":"silent"})"
+      "\n"
+      R"(3  2026-01-02T03:04:07.000006Z  task_updated      sess_f  task_new  {"state":"running"})"
+      "\n");
+  EXPECT_EQ(j.status, 0) << j.err;
+  std::istringstream lines(j.out);
+  std::string line;
+  std::uint64_t seq = 0;
+  while (std::getline(lines, line)) {
+    rapidjson::Document doc;
+    doc.Parse(line.c_str(), line.size());
+    ASSERT_FALSE(doc.HasParseError()) << line;
+    EXPECT_EQ(doc["seq"].GetUint64(), ++seq);
+    EXPECT_EQ(std::string(doc["session_id"].GetString()), "sess_f");
+    EXPECT_TRUE(doc["payload"].IsObject());
+  }
+  EXPECT_EQ(seq, 3u);
+}
+
+}  // namespace
