@@ -100,10 +100,23 @@ class Encoder {
     for (const auto& e : v) put(e);
   }
 
-  std::string bytes() const { return stream_.str(); }
+  std::string bytes() { return std::move(sink_.out); }
 
  private:
-  std::ostringstream stream_;
+  // Appends to a string; cheaper than an ostringstream and no final copy.
+  struct StringSink : std::streambuf {
+    std::string out;
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+      out.append(s, static_cast<std::size_t>(n));
+      return n;
+    }
+    int_type overflow(int_type c) override {
+      if (c != traits_type::eof()) out.push_back(static_cast<char>(c));
+      return c;
+    }
+  };
+  StringSink sink_;
+  std::ostream stream_{&sink_};
   cereal::PortableBinaryOutputArchive archive_;
 };
 
@@ -187,12 +200,25 @@ std::string trailing(std::size_t n) {
 // A read-only stream buffer over the payload bytes (no copy).
 class ViewBuffer : public std::streambuf {
  public:
-  explicit ViewBuffer(std::string_view bytes) {
+  void reset(std::string_view bytes) {
     auto* p = const_cast<char*>(bytes.data());  // never written: no putback area is used
     setg(p, p, p + bytes.size());
   }
   std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
 };
+
+// One istream per thread, re-pointed at each payload: constructing a std::istream (locale and
+// all) cost more than decoding a typical payload when a journal of a million events is folded.
+struct PayloadStream {
+  ViewBuffer buffer;
+  std::istream stream{&buffer};
+  std::istream& over(std::string_view bytes) {
+    buffer.reset(bytes);
+    stream.clear();
+    return stream;
+  }
+};
+thread_local PayloadStream payload_stream;
 
 // The path of the field being read, for error messages; built only when one is thrown.
 struct Field {
@@ -214,7 +240,7 @@ struct Field {
 class Decoder {
  public:
   Decoder(std::string_view type, std::string_view bytes)
-      : type_(type), buffer_(bytes), stream_(&buffer_) {
+      : type_(type), buffer_(payload_stream.buffer), stream_(payload_stream.over(bytes)) {
     if (bytes.empty()) fail("empty payload");
     if (static_cast<std::uint8_t>(bytes[0]) != kLittleEndianMarker) {
       fail("bad byte-order marker " + std::to_string(static_cast<std::uint8_t>(bytes[0])) +
@@ -305,8 +331,8 @@ class Decoder {
   [[noreturn]] void truncated(const Field& f) const { fail("truncated while reading " + f.str()); }
 
   std::string_view type_;
-  ViewBuffer buffer_;
-  std::istream stream_;
+  ViewBuffer& buffer_;
+  std::istream& stream_;
   std::optional<cereal::PortableBinaryInputArchive> archive_;
 };
 
