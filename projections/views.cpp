@@ -80,7 +80,7 @@ Applied Views::apply(const events::Event& event) {
     if (message_index_.contains(message.id)) {
       corrupt(event.seq, "message id " + message.id + " used twice");
     }
-    message_index_.emplace(message.id, MessageRef{task.id, entry.messages.size()});
+    message_index_.emplace(message.id, MessageRef{&entry, entry.messages.size()});
     entry.messages.push_back(message);
     applied.message = &entry.messages.back();
   }
@@ -129,7 +129,7 @@ std::vector<TaskMessage> Views::messages(std::string_view session_id, std::strin
   std::size_t last = all.size();
   if (after_id) {
     auto ref = message_index_.find(*after_id);
-    if (ref == message_index_.end() || ref->second.task_id != task_id) return {};
+    if (ref == message_index_.end() || ref->second.entry != &it->second) return {};
     first = ref->second.index + 1;
     if (limit) last = std::min(all.size(), first + *limit);
   } else if (limit && *limit < all.size()) {

@@ -84,8 +84,8 @@ class Views {
     std::vector<TaskMessage> messages;  // oldest first
   };
   struct MessageRef {
-    std::string task_id;
-    std::size_t index = 0;  // position in TaskEntry::messages
+    const TaskEntry* entry = nullptr;  // nodes of tasks_ never move
+    std::size_t index = 0;             // position in TaskEntry::messages
   };
 
   StringMap<TaskEntry> tasks_;
