@@ -11,6 +11,7 @@ packages=(
   libssl-dev                       # SHA-256 of the hash chain (store/)
   googletest libgtest-dev librapidcheck-dev  # tests
   libbenchmark-dev                 # tools/bench
+  clang-format                     # the formatting check run by ctest (DESIGN habit 9)
 )
 
 missing=()

@@ -53,8 +53,11 @@ class Batch {
 ///
 /// Every call may also throw Error(Busy) (another writer held the lock beyond busy_timeout),
 /// Error(Corrupt) (an event appended by another process fails its checks; the views stay as they
-/// were) or Error(Storage) (I/O failure, disk full). A call that throws wrote nothing and changed
-/// no view.
+/// were) or Error(Storage) (I/O failure, disk full); an exception thrown by Options::clock
+/// propagates as it is. A call that throws wrote nothing and changed no view, with one exception:
+/// if memory runs out after the commit (std::bad_alloc while folding the event or building its
+/// notifications), the call throws although its event is stored, and the next call rebuilds the
+/// views from the journal and shows it.
 class Registry {
  public:
   /// Opens or creates the journal at `path` and folds it into the views. `":memory:"` gives a
