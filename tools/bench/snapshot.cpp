@@ -23,7 +23,7 @@ sqlite3_stmt* prepare(sqlite3* db, const char* sql) {
   return stmt;
 }
 
-void bind(sqlite3_stmt* s, int i, std::string_view v) {
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
@@ -199,7 +199,7 @@ SnapshotRegistry::~SnapshotRegistry() {
 
 std::optional<tj::SessionTask> SnapshotRegistry::load_task(std::string_view id) {
   sqlite3_reset(load_);
-  bind(load_, 1, id);
+  bind_text(load_, 1, id);
   std::optional<tj::SessionTask> task;
   if (sqlite3_step(load_) == SQLITE_ROW) task = task_from_json(column(load_, 0));
   sqlite3_reset(load_);
@@ -209,11 +209,11 @@ std::optional<tj::SessionTask> SnapshotRegistry::load_task(std::string_view id) 
 void SnapshotRegistry::store_task(const tj::SessionTask& task) {
   const std::string snapshot = tj::to_json(task);
   sqlite3_reset(store_);
-  bind(store_, 1, task.id);
-  bind(store_, 2, task.session_id);
-  bind(store_, 3, task.kind);
-  bind(store_, 4, tj::to_string(task.state));
-  bind(store_, 5, snapshot);
+  bind_text(store_, 1, task.id);
+  bind_text(store_, 2, task.session_id);
+  bind_text(store_, 3, task.kind);
+  bind_text(store_, 4, tj::to_string(task.state));
+  bind_text(store_, 5, snapshot);
   check(sqlite3_step(store_), db_, "store task");
   sqlite3_reset(store_);
 }
@@ -252,7 +252,7 @@ std::optional<tj::SessionTask> SnapshotRegistry::get(std::string_view session,
 std::vector<tj::SessionTask> SnapshotRegistry::list(std::string_view session) {
   std::vector<tj::SessionTask> out;
   sqlite3_reset(list_);
-  bind(list_, 1, session);
+  bind_text(list_, 1, session);
   while (sqlite3_step(list_) == SQLITE_ROW) out.push_back(task_from_json(column(list_, 0)));
   sqlite3_reset(list_);
   return out;
@@ -271,9 +271,9 @@ tj::TaskMessage SnapshotRegistry::record_message(std::string_view session,
                          .created_at = now()};
   const std::string snapshot = tj::to_json(record);
   sqlite3_reset(insert_message_);
-  bind(insert_message_, 1, record.id);
-  bind(insert_message_, 2, task_id);
-  bind(insert_message_, 3, snapshot);
+  bind_text(insert_message_, 1, record.id);
+  bind_text(insert_message_, 2, task_id);
+  bind_text(insert_message_, 3, snapshot);
   check(sqlite3_step(insert_message_), db_, "insert message");
   sqlite3_reset(insert_message_);
   if (message.direction == tj::TaskMessageDirection::Inbound && message.in_reply_to &&
@@ -290,7 +290,7 @@ std::vector<tj::TaskMessage> SnapshotRegistry::list_messages(std::string_view se
   if (!get(session, task_id)) return {};
   std::vector<tj::TaskMessage> out;
   sqlite3_reset(list_messages_limit_);
-  bind(list_messages_limit_, 1, task_id);
+  bind_text(list_messages_limit_, 1, task_id);
   sqlite3_bind_int64(list_messages_limit_, 2, limit ? *limit : -1);
   while (sqlite3_step(list_messages_limit_) == SQLITE_ROW) {
     out.push_back(message_from_json(column(list_messages_limit_, 0)));
