@@ -213,29 +213,26 @@ std::uint64_t status_kb(const char* key) {
   return 0;
 }
 
+// Opens the journal in a freshly exec'd copy of this program (`--measure-open FILE`), so the RSS
+// figures are the open's alone, not the benchmark's heap inherited through fork.
 OpenFigures open_in_child(const fs::path& journal) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    OpenFigures f;
-    const auto start = Clock::now();
-    auto registry = tj::Registry::open(journal);
-    f.seconds = seconds_since(start);
-    f.rss_mb = double(status_kb("VmRSS:")) / 1024.0;
-    f.peak_mb = double(status_kb("VmHWM:")) / 1024.0;
-    if (write(fds[1], &f, sizeof f) != sizeof f) _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
+  const std::string command =
+      "'" + fs::read_symlink("/proc/self/exe").string() + "' --measure-open '" + journal.string() + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("popen failed");
   OpenFigures f;
-  const bool ok = read(fds[0], &f, sizeof f) == sizeof f;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!ok) throw std::runtime_error("open in child failed");
+  const int fields = std::fscanf(pipe, "%lf %lf %lf", &f.seconds, &f.rss_mb, &f.peak_mb);
+  if (pclose(pipe) != 0 || fields != 3) throw std::runtime_error("open in child failed");
   return f;
+}
+
+int measure_open(const char* journal) {
+  const auto start = Clock::now();
+  auto registry = tj::Registry::open(journal);
+  const double seconds = seconds_since(start);
+  std::printf("%.6f %.1f %.1f\n", seconds, double(status_kb("VmRSS:")) / 1024.0,
+              double(status_kb("VmHWM:")) / 1024.0);
+  return 0;
 }
 
 // ---- report ---------------------------------------------------------------------------------------
@@ -281,6 +278,7 @@ std::string machine() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--measure-open") return measure_open(argv[2]);
   Settings s;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
