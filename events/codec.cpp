@@ -239,14 +239,24 @@ struct Field {
 
 class Decoder {
  public:
+  // The archive reads the byte-order marker when it is constructed, so the marker is checked
+  // first, in the member initializers.
   Decoder(std::string_view type, std::string_view bytes)
-      : type_(type), buffer_(payload_stream.buffer), stream_(payload_stream.over(bytes)) {
-    if (bytes.empty()) fail("empty payload");
+      : type_(type),
+        buffer_(payload_stream.buffer),
+        stream_(payload_stream.over(checked_marker(type, bytes))),
+        archive_(stream_, cereal::PortableBinaryInputArchive::Options::LittleEndian()) {}
+
+  static std::string_view checked_marker(std::string_view type, std::string_view bytes) {
+    auto refuse = [&](const std::string& what) {
+      throw Error(ErrorCode::Corrupt, "payload of " + std::string(type) + ": " + what);
+    };
+    if (bytes.empty()) refuse("empty payload");
     if (static_cast<std::uint8_t>(bytes[0]) != kLittleEndianMarker) {
-      fail("bad byte-order marker " + std::to_string(static_cast<std::uint8_t>(bytes[0])) +
-           " (expected 1)");
+      refuse("bad byte-order marker " + std::to_string(static_cast<std::uint8_t>(bytes[0])) +
+             " (expected 1)");
     }
-    archive_.emplace(stream_, cereal::PortableBinaryInputArchive::Options::LittleEndian());
+    return bytes;
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -261,7 +271,7 @@ class Decoder {
   T primitive(const Field& f) {
     T v{};
     try {
-      (*archive_)(v);
+      archive_(v);
     } catch (const cereal::Exception&) {
       truncated(f);
     }
@@ -285,7 +295,7 @@ class Decoder {
       const auto old = s.size();
       s.resize(old + n);
       try {
-        (*archive_)(cereal::binary_data(s.data() + old, n));
+        archive_(cereal::binary_data(s.data() + old, n));
       } catch (const cereal::Exception&) {
         truncated(f);
       }
@@ -333,7 +343,7 @@ class Decoder {
   std::string_view type_;
   ViewBuffer& buffer_;
   std::istream& stream_;
-  std::optional<cereal::PortableBinaryInputArchive> archive_;
+  cereal::PortableBinaryInputArchive archive_;
 };
 
 TaskLinks get_links(Decoder& d, const Field& f) {

@@ -59,7 +59,7 @@ Applied Views::apply(const events::Event& event) {
   if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
     if (tasks_.contains(event.task_id)) corrupt(event.seq, "task " + event.task_id + " created twice");
     SessionTask task = new_session_task(created->input, event.recorded_at);
-    auto [it, inserted] = tasks_.emplace(event.task_id, TaskEntry{std::move(task), {}});
+    auto [it, inserted] = tasks_.emplace(event.task_id, TaskEntry{std::move(task), {}, 1});
     sessions_[event.session_id].push_back(event.task_id);
     applied.task = &it->second.task;
     applied.state_before = it->second.task.state;
@@ -89,8 +89,16 @@ Applied Views::apply(const events::Event& event) {
   const TaskFold fold = fold_into_task(task, event);
   applied.cancel_set = fold.cancel_set;
   applied.resumed = fold.resumed;
+  ++entry.events;
   last_seq_ = event.seq;
   return applied;
+}
+
+std::uint64_t Views::event_count(std::string_view session_id,
+                                 std::string_view task_id) const noexcept {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end() || it->second.task.session_id != session_id) return 0;
+  return it->second.events;
 }
 
 const SessionTask* Views::find(std::string_view session_id,

@@ -63,6 +63,10 @@ class Views {
                                     std::optional<std::uint32_t> limit,
                                     std::optional<std::string_view> after_id) const;
 
+  /// How many events of the journal belong to the task (its audit trail's length, creation
+  /// included); 0 if it is missing or of another session.
+  std::uint64_t event_count(std::string_view session_id, std::string_view task_id) const noexcept;
+
   std::size_t task_count() const noexcept { return tasks_.size(); }
   std::size_t message_count() const noexcept { return message_index_.size(); }
 
@@ -82,6 +86,7 @@ class Views {
   struct TaskEntry {
     SessionTask task;
     std::vector<TaskMessage> messages;  // oldest first
+    std::uint64_t events = 0;           // events folded into this task, its creation included
   };
   struct MessageRef {
     const TaskEntry* entry = nullptr;  // nodes of tasks_ never move

@@ -12,6 +12,7 @@ packages=(
   googletest libgtest-dev librapidcheck-dev  # tests
   libbenchmark-dev                 # tools/bench
   clang-format                     # the formatting check run by ctest (DESIGN habit 9)
+  clang libclang-rt-14-dev         # libFuzzer: the event decoder's fuzz test (tests/fuzz/)
 )
 
 missing=()

@@ -6,9 +6,12 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "events/event.hpp"
 #include "taskjournal/error.hpp"
@@ -48,16 +51,29 @@ ErrorCode code_of(int sqlite_code) {
 }
 
 // Runs `body`, translating SQLite failures into Error(code, "<file>: <doing>: <sqlite message>").
+// When `reading` stored rows, SQLITE_TOOBIG means a row's header claims a length beyond any
+// that could have been written: a damaged file.
 template <class F>
-auto guarded(const std::string& path, std::string_view doing, F&& body) -> decltype(body()) {
+auto guarded(const std::string& path, std::string_view doing, F&& body, bool reading)
+    -> decltype(body()) {
   try {
     return body();
   } catch (const SQLite::Exception& e) {
     int code = e.getErrorCode();
     std::string what = e.what();
     if ((code & 0xff) == SQLITE_FULL) what += " (disk full)";
-    throw Error(code_of(code), path + ": " + std::string(doing) + ": " + what);
+    const ErrorCode ours =
+        reading && (code & 0xff) == SQLITE_TOOBIG ? ErrorCode::Corrupt : code_of(code);
+    throw Error(ours, path + ": " + std::string(doing) + ": " + what);
   }
+}
+template <class F>
+auto guarded(const std::string& path, std::string_view doing, F&& body) -> decltype(body()) {
+  return guarded(path, doing, std::forward<F>(body), false);
+}
+template <class F>
+auto guarded_read(const std::string& path, std::string_view doing, F&& body) -> decltype(body()) {
+  return guarded(path, doing, std::forward<F>(body), true);
 }
 
 class Sha256 {
@@ -72,8 +88,12 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
 
-  void begin() { check(EVP_DigestInit_ex(ctx_, md_, nullptr)); }
-  void add(const void* data, std::size_t size) { check(EVP_DigestUpdate(ctx_, data, size)); }
+  // The message is gathered in one buffer and digested with a single update: per-field updates
+  // cost more than the hashing itself for events of a few hundred bytes.
+  void begin() { message_.clear(); }
+  void add(const void* data, std::size_t size) {
+    message_.append(static_cast<const char*>(data), size);
+  }
   template <class Int>
   void add_le(Int value) {
     std::array<unsigned char, sizeof(Int)> bytes;
@@ -91,6 +111,8 @@ class Sha256 {
   std::string finish() {
     std::string out(kHashSize, '\0');
     unsigned int size = 0;
+    check(EVP_DigestInit_ex(ctx_, md_, nullptr));
+    check(EVP_DigestUpdate(ctx_, message_.data(), message_.size()));
     check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(out.data()), &size));
     return out;
   }
@@ -101,6 +123,19 @@ class Sha256 {
   }
   EVP_MD_CTX* ctx_;
   EVP_MD* md_;
+  std::string message_;
+};
+
+std::function<void(sqlite3*)>& connection_hook() {
+  static std::function<void(sqlite3*)> hook;
+  return hook;
+}
+
+// Resets a statement when leaving a scope, however it is left, so that it never keeps a read
+// transaction open.
+struct ResetOnExit {
+  SQLite::Statement& s;
+  ~ResetOnExit() { s.tryReset(); }
 };
 
 std::string_view column_bytes(const SQLite::Column& column) {
@@ -140,75 +175,133 @@ struct Journal::Sql {
 
 Journal::Journal(const JournalConfig& config)
     : config_(config), verified_hash_(kHashSize, '\0') {
-  const int flags = config.read_only ? SQLite::OPEN_READONLY
-                                     : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-  guarded(config_.path, "open", [&] {
-    sql_ = std::make_unique<Sql>(config_, flags);
-    auto& db = sql_->db;
+  // NOMUTEX: the Registry serialises every use of its connection, so SQLite's own per-call
+  // mutex is pure overhead (measurable on every column read of a fold).
+  const int flags = (config.read_only ? SQLite::OPEN_READONLY
+                                      : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) |
+                    SQLite::OPEN_NOMUTEX;
+  // Opening races with other processes opening or creating the same file, and SQLite reports
+  // some of those conflicts (two connections switching a new file to WAL) as SQLITE_BUSY at once,
+  // without waiting: try again until busy_timeout has passed.
+  const auto deadline = std::chrono::steady_clock::now() + config_.busy_timeout;
+  for (;;) {
+    try {
+      guarded(config_.path, "open", [&] {
+        sql_ = std::make_unique<Sql>(config_, flags);
+        auto& db = sql_->db;
 
-    // Identify the file before changing anything in it.
-    const auto app_id = db.execAndGet("PRAGMA application_id").getInt();
-    const auto user_version = db.execAndGet("PRAGMA user_version").getInt();
-    const auto objects = db.execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
-    const bool fresh = app_id == 0 && user_version == 0 && objects == 0;
-    if (!fresh && app_id != kApplicationId) {
-      throw Error(ErrorCode::Corrupt, config_.path + ": not a taskjournal journal (application_id " +
-                                          std::to_string(app_id) + ")");
-    }
-    if (user_version > kSchemaVersion) {
-      throw Error(ErrorCode::Unsupported,
-                  config_.path + ": journal schema version " + std::to_string(user_version) +
-                      " is newer than this taskjournal supports (" +
-                      std::to_string(kSchemaVersion) + ")");
-    }
-    if (!fresh && user_version < 1) {
-      throw Error(ErrorCode::Corrupt, config_.path + ": journal has no schema version");
-    }
-    if (fresh && config_.read_only) {
-      throw Error(ErrorCode::ReadOnly, config_.path + ": empty file opened read-only");
-    }
-
-    if (!config_.read_only) {
-      db.exec("PRAGMA journal_mode=WAL");
-      db.exec(config_.durability == Durability::Full ? "PRAGMA synchronous=FULL"
-                                                     : "PRAGMA synchronous=NORMAL");
-      if (config_.exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
-      if (fresh) {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          db.exec(kSchemaSql);
-          db.exec("PRAGMA application_id=" + std::to_string(kApplicationId));
-          db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
-          db.exec("COMMIT");
-        } catch (...) {
-          db.exec("ROLLBACK");
-          throw;
+        // A file SQLite could open for reading only (the OS refused writing) is opened read-only
+        // only when that was asked for.
+        if (!config_.read_only && sqlite3_db_readonly(db.getHandle(), "main") == 1) {
+          throw Error(
+              ErrorCode::ReadOnly,
+              config_.path +
+                  ": the file is not writable (open it with Options::read_only to read it)");
         }
-      }
+
+        // Identify the file before changing anything in it, reading the three marks in one
+        // statement, so in one snapshot: another process may be creating the journal right now.
+        struct Identity {
+          int app_id = 0;
+          int user_version = 0;
+          int objects = 0;
+          bool fresh() const { return app_id == 0 && user_version == 0 && objects == 0; }
+        };
+        auto identify = [&] {
+          SQLite::Statement q(db,
+                              "SELECT (SELECT application_id FROM pragma_application_id), "
+                              "(SELECT user_version FROM pragma_user_version), "
+                              "(SELECT count(*) FROM sqlite_schema)");
+          q.executeStep();
+          return Identity{q.getColumn(0).getInt(), q.getColumn(1).getInt(),
+                          q.getColumn(2).getInt()};
+        };
+        auto check = [&](const Identity& id) {
+          if (id.fresh()) return;
+          if (id.app_id != kApplicationId) {
+            throw Error(ErrorCode::Corrupt, config_.path +
+                                                ": not a taskjournal journal (application_id " +
+                                                std::to_string(id.app_id) + ")");
+          }
+          if (id.user_version > kSchemaVersion) {
+            throw Error(ErrorCode::Unsupported, config_.path + ": journal schema version " +
+                                                    std::to_string(id.user_version) +
+                                                    " is newer than this taskjournal supports (" +
+                                                    std::to_string(kSchemaVersion) + ")");
+          }
+          if (id.user_version < 1) {
+            throw Error(ErrorCode::Corrupt, config_.path + ": journal has no schema version");
+          }
+        };
+        Identity id = identify();
+        check(id);
+        if (id.fresh() && config_.read_only) {
+          throw Error(ErrorCode::ReadOnly, config_.path + ": empty file opened read-only");
+        }
+
+        if (!config_.read_only) {
+          db.exec("PRAGMA journal_mode=WAL");
+          db.exec(config_.durability == Durability::Full ? "PRAGMA synchronous=FULL"
+                                                         : "PRAGMA synchronous=NORMAL");
+          if (config_.exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
+          if (id.fresh()) {
+            db.exec("BEGIN IMMEDIATE");
+            try {
+              // Under the write lock: the process that got it first may have made the journal.
+              id = identify();
+              if (id.fresh()) {
+                db.exec(kSchemaSql);
+                db.exec("PRAGMA application_id=" + std::to_string(kApplicationId));
+                db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+              }
+              db.exec("COMMIT");
+            } catch (...) {
+              sqlite3_exec(db.getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+              throw;
+            }
+            check(id);
+          }
+        }
+        if (config_.exclusive && !config_.read_only) {
+          // Take the exclusive lock now (kept until close): from here on nobody else commits.
+          db.exec("BEGIN EXCLUSIVE");
+          db.exec("COMMIT");
+        }
+        if (!db.tableExists("events")) {
+          throw Error(ErrorCode::Corrupt,
+                      config_.path + ": taskjournal journal without events table");
+        }
+        try {
+          sql_->read_after.emplace(
+              db,
+              "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
+              "FROM events WHERE seq > ? ORDER BY seq");
+          sql_->task_rows.emplace(
+              db,
+              "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
+              "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
+              "WHERE e.task_id = ? AND e.session_id = ? AND e.seq <= ? ORDER BY e.seq");
+          if (!config_.read_only) {
+            sql_->insert.emplace(db,
+                                 "INSERT INTO events (seq, type, version, recorded_at, session_id, "
+                                 "task_id, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+          }
+        } catch (const SQLite::Exception& e) {
+          // The file says it is a schema-1 journal, yet its table lacks what schema 1 has.
+          if ((e.getErrorCode() & 0xff) != SQLITE_ERROR) throw;
+          throw Error(ErrorCode::Corrupt,
+                      config_.path + ": the events table does not match schema " +
+                          std::to_string(kSchemaVersion) + " (" + e.what() + ")");
+        }
+      });
+      break;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Busy || std::chrono::steady_clock::now() >= deadline) throw;
+      sql_.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    if (config_.exclusive && !config_.read_only) {
-      // Take the exclusive lock now (kept until close): from here on nobody else commits.
-      db.exec("BEGIN EXCLUSIVE");
-      db.exec("COMMIT");
-    }
-    if (!db.tableExists("events")) {
-      throw Error(ErrorCode::Corrupt, config_.path + ": taskjournal journal without events table");
-    }
-    sql_->read_after.emplace(
-        db,
-        "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
-        "FROM events WHERE seq > ? ORDER BY seq");
-    sql_->task_rows.emplace(
-        db,
-        "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
-        "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
-        "WHERE e.task_id = ? AND e.session_id = ? ORDER BY e.seq");
-    if (!config_.read_only) {
-      sql_->insert.emplace(db,
-                           "INSERT INTO events (seq, type, version, recorded_at, session_id, "
-                           "task_id, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    }
-  });
+  }
+  if (connection_hook()) connection_hook()(sql_->db.getHandle());
 }
 
 Journal::~Journal() { rollback(); }
@@ -228,6 +321,13 @@ bool Journal::changed_by_others() {
   });
 }
 
+void Journal::restart() {
+  verified_seq_ = 0;
+  verified_hash_.assign(kHashSize, '\0');
+  pending_seq_ = 0;
+  sql_->last_data_version = -1;
+}
+
 void Journal::read_new(const std::function<void(events::Event&&)>& sink) {
   try {
     read_new_unchecked(sink);
@@ -240,19 +340,11 @@ void Journal::read_new(const std::function<void(events::Event&&)>& sink) {
 }
 
 void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sink) {
-  guarded(config_.path, "read events", [&] {
+  guarded_read(config_.path, "read events", [&] {
     auto& stmt = *sql_->read_after;
     stmt.reset();
     stmt.bind(1, static_cast<std::int64_t>(verified_seq_));
-    struct ResetOnExit {
-      SQLite::Statement& s;
-      ~ResetOnExit() {
-        try {
-          s.reset();
-        } catch (...) {
-        }
-      }
-    } reset_on_exit{stmt};
+    ResetOnExit reset_on_exit{stmt};
     while (stmt.executeStep()) {
       const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
       auto fail = [&](const std::string& what) {
@@ -291,13 +383,17 @@ void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sin
 }
 
 std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
-                                                std::string_view task_id) {
-  return guarded(config_.path, "read task history", [&] {
+                                                std::string_view task_id, std::uint64_t up_to_seq) {
+  return guarded_read(config_.path, "read task history", [&] {
     std::vector<JournalEntry> out;
     auto& stmt = *sql_->task_rows;
     stmt.reset();
     stmt.bind(1, std::string(task_id));
     stmt.bind(2, std::string(session_id));
+    stmt.bind(3, static_cast<std::int64_t>(std::min<std::uint64_t>(up_to_seq, INT64_MAX)));
+    // Also when a row fails its checks or an allocation fails halfway: a statement left stepped
+    // keeps a read transaction on an old snapshot, and the next BEGIN IMMEDIATE fails as Busy.
+    ResetOnExit reset_on_exit{stmt};
     while (stmt.executeStep()) {
       const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
       auto fail = [&](const std::string& what) {
@@ -435,3 +531,11 @@ void Journal::rollback() noexcept {
 }
 
 }  // namespace taskjournal::store
+
+namespace taskjournal::store::testing {
+
+void set_connection_hook(std::function<void(sqlite3*)> hook) {
+  connection_hook() = std::move(hook);
+}
+
+}  // namespace taskjournal::store::testing

@@ -6,7 +6,8 @@
 //   PRAGMA user_version   = 1                      -- the schema version below
 //   CREATE TABLE events (
 //     seq         INTEGER PRIMARY KEY CHECK (seq > 0),  -- 1, 2, 3, … without gaps
-//     type        TEXT    NOT NULL,   -- task_created | task_updated | cancel_requested | message_recorded
+//     type        TEXT    NOT NULL,   -- task_created | task_updated | cancel_requested
+//                                     -- | message_recorded
 //     version     INTEGER NOT NULL,   -- payload schema version (events::kPayloadVersion)
 //     recorded_at INTEGER NOT NULL,   -- microseconds since the Unix epoch, UTC
 //     session_id  TEXT    NOT NULL,
@@ -72,9 +73,15 @@ class Journal {
   /// Sequence number of the newest verified event (0 for an empty journal).
   std::uint64_t verified_seq() const noexcept { return verified_seq_; }
 
-  /// The events of one task of one session, in order, with JSON payloads; each row's hash is
-  /// checked against its predecessor's.
-  std::vector<JournalEntry> task_entries(std::string_view session_id, std::string_view task_id);
+  /// Forgets what was verified: the next read_new reads and checks every event from the first
+  /// (for views that must be rebuilt). Not between an append and its commit.
+  void restart();
+
+  /// The events of one task of one session up to sequence number `up_to_seq`, in order, with
+  /// JSON payloads; each row's hash is checked against its predecessor's. Found through the
+  /// events_by_task index, which nothing checks: the caller compares the count with the fold's.
+  std::vector<JournalEntry> task_entries(std::string_view session_id, std::string_view task_id,
+                                         std::uint64_t up_to_seq);
 
   /// One stored row as it is, unchecked. The views point into SQLite's buffers: valid only during
   /// the scan() callback that receives the row.
@@ -133,3 +140,14 @@ class Journal {
 };
 
 }  // namespace taskjournal::store
+
+struct sqlite3;
+
+namespace taskjournal::store::testing {
+
+/// Test hook, not part of the API: when set, every Journal calls it with its SQLite connection
+/// at the end of its constructor, so that a test can run a PRAGMA on a registry's own connection
+/// (max_page_count to simulate a full disk). Set and clear it while no journal is being opened.
+void set_connection_hook(std::function<void(sqlite3*)> hook);
+
+}  // namespace taskjournal::store::testing

@@ -95,9 +95,13 @@ void check_update(const SessionTaskUpdate& u) {
   check_optional_text("worker_id", u.worker_id);
   if (u.heartbeat_at) {
     // Keep every stored time expressible in RFC 3339 (years 0000–9999).
+    // Compared as time points: a year_month_day of an extreme time wraps around.
     using namespace std::chrono;
-    const auto year = int(year_month_day(floor<days>(*u.heartbeat_at)).year());
-    if (year < 0 || year > 9999) invalid("heartbeat_at is outside the years 0000-9999");
+    static const Timestamp first = sys_days{year{0} / January / 1};
+    static const Timestamp end = sys_days{year{10000} / January / 1};
+    if (*u.heartbeat_at < first || *u.heartbeat_at >= end) {
+      invalid("heartbeat_at is outside the years 0000-9999");
+    }
   }
 }
 
@@ -177,11 +181,40 @@ struct Registry::Impl {
 
   // Folds every event other connections appended since we last looked.
   void catch_up() {
-    journal.read_new([this](events::Event&& event) { views.apply(event); });
+    journal.read_new([this](events::Event&& event) { apply(event); });
   }
   void refresh() {
-    if (!options.exclusive && journal.changed_by_others()) catch_up();
+    if (views_stale) {
+      rebuild();
+    } else if (!options.exclusive && journal.changed_by_others()) {
+      catch_up();
+    }
   }
+
+  // Folds one event into the views. Views::apply checks an event before it changes anything,
+  // so its Error leaves them as they were; anything else thrown from inside the fold (an
+  // allocation failure) may leave them half changed: they are then rebuilt on the next call.
+  projections::Applied apply(const events::Event& event) {
+    try {
+      return views.apply(event);
+    } catch (const Error&) {
+      throw;
+    } catch (...) {
+      views_stale = true;
+      throw;
+    }
+  }
+
+  // Folds the whole journal again from the first event, into new views.
+  void rebuild() {
+    views = projections::Views{};
+    journal.restart();
+    catch_up();
+    views_stale = false;
+  }
+
+  // True when the views may differ from the fold of the verified journal (a fold failed).
+  bool views_stale = false;
 
   // One write transaction: BEGIN IMMEDIATE, catch up, then the views plus this transaction's own
   // events (an overlay of the tasks they touched, folded with the same fold_into_task). Rolled
@@ -249,8 +282,13 @@ struct Registry::Impl {
       }
       r_.journal.commit();
       open_ = false;
-      for (const auto& event : events_) {
-        r_.notices_for(event, r_.views.apply(event), notices);
+      try {
+        for (const auto& event : events_) r_.notices_for(event, r_.apply(event), notices);
+      } catch (...) {
+        // The events are committed and count as read: views that missed one are rebuilt from
+        // the journal on the next call instead of deciding (and numbering events) on a stale fold.
+        r_.views_stale = true;
+        throw;
       }
       return notices;
     }
@@ -539,7 +577,17 @@ std::vector<JournalEntry> Registry::history(std::string_view session_id,
   auto guard = impl_->lock();
   impl_->refresh();
   if (!impl_->views.find(session_id, task_id)) return {};
-  return impl_->journal.task_entries(session_id, task_id);
+  auto entries = impl_->journal.task_entries(session_id, task_id, impl_->views.last_seq());
+  // The rows come through an index that SQLite never checks against the table: a damaged index
+  // would silently leave events out (or add some) without this count from the fold.
+  const std::uint64_t expected = impl_->views.event_count(session_id, task_id);
+  if (entries.size() != expected) {
+    throw Error(ErrorCode::Corrupt,
+                impl_->journal.path() + ": history of task " + std::string(task_id) + ": found " +
+                    std::to_string(entries.size()) + " of its " + std::to_string(expected) +
+                    " events (the events_by_task index is damaged)");
+  }
+  return entries;
 }
 
 std::uint64_t Registry::last_seq() {

@@ -64,9 +64,10 @@ class Registry {
   /// private in-memory journal. A new file is created with mode 0600.
   /// Throws Error(Corrupt) for a file that is not a taskjournal journal or an event that fails
   /// its checks (the message names the file and sequence number), Error(Unsupported) for a
-  /// journal of a newer schema, Error(ReadOnly) when `options.read_only` and the file is missing,
-  /// Error(Storage) when the file cannot be opened (a symlink, not a regular file, owned by another
-  /// user, or an I/O error).
+  /// journal of a newer schema, Error(ReadOnly) when `options.read_only` and the file is missing
+  /// or, without `options.read_only`, when the file cannot be written, Error(Storage) when the
+  /// file cannot be opened (a symlink, not a regular file, owned by another user, or an I/O
+  /// error). Error(Busy) if other processes kept the file locked beyond `busy_timeout`.
   static Registry open(const std::filesystem::path& path, Options options = {});
 
   Registry(Registry&&) noexcept;
