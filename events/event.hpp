@@ -70,9 +70,9 @@ std::string encode(const Payload& payload);
 
 /// Decodes a payload of `type` written at `version`, filling the envelope fields back in.
 /// Throws Error(Corrupt) for an unknown type, malformed or truncated bytes, trailing bytes, or
-/// strings that are not UTF-8; Error(Unsupported) for version 0 or a version above kPayloadVersion. Never
-/// allocates more than a small multiple of bytes.size(). Messages do not name a sequence number;
-/// the caller adds it.
+/// strings that are not UTF-8; Error(Unsupported) for version 0 or a version above kPayloadVersion.
+/// Never allocates more than a small multiple of bytes.size(). Messages do not name a sequence
+/// number; the caller adds it.
 Payload decode(std::string_view type, std::uint32_t version, std::string_view bytes,
                std::string_view session_id, std::string_view task_id, Timestamp recorded_at);
 

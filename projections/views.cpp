@@ -25,28 +25,29 @@ Overloaded(F...) -> Overloaded<F...>;
 
 TaskFold fold_into_task(SessionTask& task, const events::Event& event) {
   TaskFold fold;
-  std::visit(
-      Overloaded{
-          [](const events::TaskCreated&) {},
-          [&](const events::TaskUpdated& e) { apply_task_update(task, e.update, event.recorded_at); },
-          [&](const events::CancelRequested&) {
-            if (!task.cancel_requested_at) {
-              task.cancel_requested_at = event.recorded_at;
-              task.updated_at = event.recorded_at;
-              fold.cancel_set = true;
-            }
-          },
-          [&](const events::MessageRecorded& e) {
-            const TaskMessage& message = e.message;
-            if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
-                task.input_request && task.input_request->id == *message.in_reply_to) {
-              apply_task_update(task, SessionTaskUpdate{.state = SessionTaskState::Running},
-                                event.recorded_at);
-              fold.resumed = true;
-            }
-          },
-      },
-      event.payload);
+  std::visit(Overloaded{
+                 [](const events::TaskCreated&) {},
+                 [&](const events::TaskUpdated& e) {
+                   apply_task_update(task, e.update, event.recorded_at);
+                 },
+                 [&](const events::CancelRequested&) {
+                   if (!task.cancel_requested_at) {
+                     task.cancel_requested_at = event.recorded_at;
+                     task.updated_at = event.recorded_at;
+                     fold.cancel_set = true;
+                   }
+                 },
+                 [&](const events::MessageRecorded& e) {
+                   const TaskMessage& message = e.message;
+                   if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
+                       task.input_request && task.input_request->id == *message.in_reply_to) {
+                     apply_task_update(task, SessionTaskUpdate{.state = SessionTaskState::Running},
+                                       event.recorded_at);
+                     fold.resumed = true;
+                   }
+                 },
+             },
+             event.payload);
   return fold;
 }
 
@@ -57,7 +58,8 @@ Applied Views::apply(const events::Event& event) {
   Applied applied;
 
   if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
-    if (tasks_.contains(event.task_id)) corrupt(event.seq, "task " + event.task_id + " created twice");
+    if (tasks_.contains(event.task_id))
+      corrupt(event.seq, "task " + event.task_id + " created twice");
     SessionTask task = new_session_task(created->input, event.recorded_at);
     auto [it, inserted] = tasks_.emplace(event.task_id, TaskEntry{std::move(task), {}, 1});
     sessions_[event.session_id].push_back(event.task_id);

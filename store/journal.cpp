@@ -1,17 +1,17 @@
 #include "store/journal.hpp"
 
-#include <openssl/evp.h>
-#include <sqlite3.h>
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
 #include <optional>
 #include <thread>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include "events/event.hpp"
 #include "taskjournal/error.hpp"
@@ -42,11 +42,15 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 ErrorCode code_of(int sqlite_code) {
   switch (sqlite_code & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return ErrorCode::Busy;
-    case SQLITE_READONLY: return ErrorCode::ReadOnly;
+    case SQLITE_LOCKED:
+      return ErrorCode::Busy;
+    case SQLITE_READONLY:
+      return ErrorCode::ReadOnly;
     case SQLITE_NOTADB:
-    case SQLITE_CORRUPT: return ErrorCode::Corrupt;
-    default: return ErrorCode::Storage;
+    case SQLITE_CORRUPT:
+      return ErrorCode::Corrupt;
+    default:
+      return ErrorCode::Storage;
   }
 }
 
@@ -173,13 +177,12 @@ struct Journal::Sql {
   }
 };
 
-Journal::Journal(const JournalConfig& config)
-    : config_(config), verified_hash_(kHashSize, '\0') {
+Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(kHashSize, '\0') {
   // NOMUTEX: the Registry serialises every use of its connection, so SQLite's own per-call
   // mutex is pure overhead (measurable on every column read of a fold).
-  const int flags = (config.read_only ? SQLite::OPEN_READONLY
-                                      : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) |
-                    SQLite::OPEN_NOMUTEX;
+  const int flags =
+      (config.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) |
+      SQLite::OPEN_NOMUTEX;
   // Opening races with other processes opening or creating the same file, and SQLite reports
   // some of those conflicts (two connections switching a new file to WAL) as SQLITE_BUSY at once,
   // without waiting: try again until busy_timeout has passed.
@@ -405,12 +408,12 @@ std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
       const std::int64_t recorded_at = stmt.getColumn(3).getInt64();
       const std::string_view payload = column_bytes(stmt.getColumn(6));
       const std::string_view stored_hash = column_bytes(stmt.getColumn(7));
-      std::string prev = seq == 1 ? std::string(kHashSize, '\0')
-                                  : std::string(column_bytes(stmt.getColumn(8)));
+      std::string prev =
+          seq == 1 ? std::string(kHashSize, '\0') : std::string(column_bytes(stmt.getColumn(8)));
       if (version < 0 || version > UINT32_MAX) fail("bad payload version");
       if (prev.size() != kHashSize) fail("previous event missing (sequence gap)");
-      if (sql_->hash(prev, seq, type, static_cast<std::uint32_t>(version), recorded_at,
-                     session_id, task_id, payload) != stored_hash) {
+      if (sql_->hash(prev, seq, type, static_cast<std::uint32_t>(version), recorded_at, session_id,
+                     task_id, payload) != stored_hash) {
         fail("hash mismatch (row altered, removed or reordered)");
       }
       const Timestamp at{std::chrono::microseconds{recorded_at}};

@@ -5,12 +5,13 @@
 #include "taskjournal/registry.hpp"
 
 #include <atomic>
-#include <boost/signals2/signal.hpp>
 #include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <boost/signals2/signal.hpp>
 
 #include "events/event.hpp"
 #include "events/validate.hpp"
@@ -346,19 +347,18 @@ struct Registry::Impl {
                                    .payload = events::CancelRequested{}});
   }
 
-  TaskMessage record_message(Transaction& tx, std::string_view session_id,
-                             std::string_view task_id, const NewTaskMessage& message) {
+  TaskMessage record_message(Transaction& tx, std::string_view session_id, std::string_view task_id,
+                             const NewTaskMessage& message) {
     check_message(message);
     const SessionTask* task = tx.find(session_id, task_id);
     if (!task) {
-      throw Error(ErrorCode::NotFound, "no task " + std::string(task_id) + " in session " +
-                                           std::string(session_id));
+      throw Error(ErrorCode::NotFound,
+                  "no task " + std::string(task_id) + " in session " + std::string(session_id));
     }
     if (message.expected_attempt && *message.expected_attempt != task->attempt) {
-      throw Error(ErrorCode::StaleAttempt,
-                  "stale attempt for task " + task->id + ": expected " +
-                      std::to_string(*message.expected_attempt) + ", current " +
-                      std::to_string(task->attempt));
+      throw Error(ErrorCode::StaleAttempt, "stale attempt for task " + task->id + ": expected " +
+                                               std::to_string(*message.expected_attempt) +
+                                               ", current " + std::to_string(task->attempt));
     }
     const Timestamp now = this->now();
     TaskMessage stored{.id = ids.next("tmsg_", now),
@@ -405,9 +405,9 @@ struct Registry::Impl {
                                             .task = task}});
     };
     auto transition = [&](TaskTransition t, std::string text) {
-      const bool wake = task.wake_policy == TaskWakePolicy::OnActivity ||
-                        (task.wake_policy == TaskWakePolicy::OnTerminal &&
-                         t == TaskTransition::Terminal);
+      const bool wake =
+          task.wake_policy == TaskWakePolicy::OnActivity ||
+          (task.wake_policy == TaskWakePolicy::OnTerminal && t == TaskTransition::Terminal);
       Notice n{.transition = std::pair{t, task}};
       if (wake) {
         n.wake = WakeNotice{.session_id = task.session_id,
@@ -428,8 +428,8 @@ struct Registry::Impl {
             const auto& asked = payload.update.state;
             if (asked && is_terminal(*asked) && !is_terminal(a.state_before) &&
                 is_terminal(task.state)) {
-              std::string text = task_label(task) + " finished: " +
-                                 std::string(to_string(task.state)) + ".";
+              std::string text =
+                  task_label(task) + " finished: " + std::string(to_string(task.state)) + ".";
               if (task.summary) text += "\n- summary: " + *task.summary;
               if (task.result_path) text += "\n- result_path: " + *task.result_path;
               transition(TaskTransition::Terminal, std::move(text));
@@ -491,8 +491,7 @@ TaskMessage Batch::record_message(std::string_view session_id, std::string_view 
                                   const NewTaskMessage& message) {
   return context_.registry.record_message(context_.tx, session_id, task_id, message);
 }
-std::optional<SessionTask> Batch::get(std::string_view session_id,
-                                      std::string_view task_id) const {
+std::optional<SessionTask> Batch::get(std::string_view session_id, std::string_view task_id) const {
   const SessionTask* task = context_.tx.find(session_id, task_id);
   return task ? std::optional<SessionTask>(*task) : std::nullopt;
 }
@@ -572,8 +571,7 @@ std::vector<TaskMessage> Registry::list_messages(std::string_view session_id,
   return impl_->views.messages(session_id, task_id, limit, after_id);
 }
 
-std::vector<JournalEntry> Registry::history(std::string_view session_id,
-                                            std::string_view task_id) {
+std::vector<JournalEntry> Registry::history(std::string_view session_id, std::string_view task_id) {
   auto guard = impl_->lock();
   impl_->refresh();
   if (!impl_->views.find(session_id, task_id)) return {};
@@ -614,8 +612,7 @@ Subscription Registry::on_event(std::function<void(const RegistryEvent&)> slot) 
   return connect_guarded(impl_->event_signal, std::move(slot));
 }
 
-Subscription Registry::on_transition(
-    std::function<void(TaskTransition, const SessionTask&)> slot) {
+Subscription Registry::on_transition(std::function<void(TaskTransition, const SessionTask&)> slot) {
   return connect_guarded(impl_->transition_signal, std::move(slot));
 }
 

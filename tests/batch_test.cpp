@@ -1,8 +1,8 @@
 // Registry::batch (group commit) and Options::exclusive.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "support/fake_clock.hpp"
 #include "taskjournal/taskjournal.hpp"
@@ -57,7 +57,10 @@ void script(R& r) {
   r.record_message("s", "a", answer);
   r.request_cancel("s", "a");
   r.update("s", "a", {.state = SessionTaskState::Canceled, .expected_attempt = 1});
-  r.create({.session_id = "s", .id = "b", .kind = "k", .display_name = "B",
+  r.create({.session_id = "s",
+            .id = "b",
+            .kind = "k",
+            .display_name = "B",
             .state = SessionTaskState::Running});
 }
 
@@ -82,7 +85,8 @@ TEST(Batch, SeesItsOwnEarlierCalls) {
   env.reg.batch([&](Batch& b) {
     b.create({.session_id = "s", .id = "t", .kind = "k"});
     EXPECT_EQ(b.get("s", "t")->state, SessionTaskState::Queued);
-    auto after = b.update("s", "t", {.state = SessionTaskState::Running, .increment_attempt = true});
+    auto after =
+        b.update("s", "t", {.state = SessionTaskState::Running, .increment_attempt = true});
     ASSERT_TRUE(after);
     EXPECT_EQ(after->attempt, 2);
     EXPECT_EQ(b.get("s", "t")->attempt, 2);
@@ -108,10 +112,10 @@ TEST(Batch, BodyThatThrowsWritesNothingAndLeavesViewsUnchanged) {
   int notifications = 0;
   auto sub = env.reg.on_event([&](const RegistryEvent&) { ++notifications; });
   EXPECT_THROW(env.reg.batch([&](Batch& b) {
-                 b.update("s", "t", {.state = SessionTaskState::Running});
-                 b.create({.session_id = "s", .id = "u", .kind = "k"});
-                 throw std::runtime_error("caller changed its mind");
-               }),
+    b.update("s", "t", {.state = SessionTaskState::Running});
+    b.create({.session_id = "s", .id = "u", .kind = "k"});
+    throw std::runtime_error("caller changed its mind");
+  }),
                std::runtime_error);
   EXPECT_EQ(env.reg.get("s", "t"), before);
   EXPECT_FALSE(env.reg.get("s", "u"));

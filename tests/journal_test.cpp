@@ -1,6 +1,6 @@
 // The journal file: format, identity checks, immutability, hash chain, file safety, fixtures.
-#include <gtest/gtest.h>
-#include <sqlite3.h>
+#include "store/journal.hpp"
+
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -8,8 +8,10 @@
 #include <random>
 #include <sstream>
 
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
 #include "events/event.hpp"
-#include "store/journal.hpp"
 #include "support/fake_clock.hpp"
 #include "taskjournal/taskjournal.hpp"
 
@@ -131,13 +133,13 @@ TEST(JournalFile, FileThatIsNotSqliteIsCorruptAndNamed) {
 
 TEST(JournalFile, SqliteFileOfAnotherApplicationIsCorruptAndLeftUnchanged) {
   TempDir dir;
-  raw_sql(dir / "other.db", "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);"
-                            "INSERT INTO customers(name) VALUES ('ada');");
+  raw_sql(dir / "other.db",
+          "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);"
+          "INSERT INTO customers(name) VALUES ('ada');");
   const std::string before = read_file(dir / "other.db");
   Error e = open_error(dir / "other.db");
   EXPECT_EQ(e.code(), ErrorCode::Corrupt);
-  EXPECT_NE(std::string(e.what()).find("not a taskjournal journal"), std::string::npos)
-      << e.what();
+  EXPECT_NE(std::string(e.what()).find("not a taskjournal journal"), std::string::npos) << e.what();
   EXPECT_EQ(read_file(dir / "other.db"), before);
 }
 
@@ -197,8 +199,9 @@ TEST(JournalFile, DeletedRowIsReportedAsSequenceGap) {
 TEST(JournalFile, UnknownEventTypeIsCorruptNamingItsSequenceNumber) {
   TempDir dir;
   write_sample(dir / "j.db");
-  raw_sql(dir / "j.db", "DROP TRIGGER events_no_update;"
-                        "UPDATE events SET type = 'task_exploded' WHERE seq = 5;");
+  raw_sql(dir / "j.db",
+          "DROP TRIGGER events_no_update;"
+          "UPDATE events SET type = 'task_exploded' WHERE seq = 5;");
   Error e = open_error(dir / "j.db");
   EXPECT_EQ(e.code(), ErrorCode::Corrupt);
   EXPECT_NE(std::string(e.what()).find("event 5"), std::string::npos) << e.what();
@@ -229,8 +232,9 @@ TEST(JournalFile, HistoryChecksTheHashChain) {
   write_sample(dir / "j.db");
   auto r = Registry::open(dir / "j.db");
   ASSERT_EQ(r.history("s1", "t1").size(), 4u);
-  raw_sql(dir / "j.db", "DROP TRIGGER events_no_update;"
-                        "UPDATE events SET recorded_at = recorded_at + 5 WHERE seq = 3;");
+  raw_sql(dir / "j.db",
+          "DROP TRIGGER events_no_update;"
+          "UPDATE events SET recorded_at = recorded_at + 5 WHERE seq = 3;");
   try {
     r.history("s1", "t1");
     FAIL() << "history over an altered row did not throw";
@@ -257,9 +261,9 @@ TEST(JournalFile, TableHoldsOneRowPerEventWithTypeAndVersion) {
   }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
-  EXPECT_EQ(rows, (std::vector<std::string>{
-                      "1 task_created v1", "2 task_updated v1", "3 cancel_requested v1",
-                      "4 message_recorded v1", "5 task_created v1", "6 task_updated v1"}));
+  EXPECT_EQ(rows, (std::vector<std::string>{"1 task_created v1", "2 task_updated v1",
+                                            "3 cancel_requested v1", "4 message_recorded v1",
+                                            "5 task_created v1", "6 task_updated v1"}));
 }
 
 TEST(JournalFormat, SchemaAndPayloadVersionsMatchTheReadme) {

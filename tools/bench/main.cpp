@@ -5,7 +5,6 @@
 // and memory against journal size) — see README "Benchmarks" and docs/benchmarks.md.
 //
 //   taskjournal-bench [--quick] [--rounds R] [--out FILE.md] [--dir DIR] [--open-sizes a,b,c]
-#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -25,6 +24,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <sqlite3.h>
 
 #include "snapshot.hpp"
 #include "taskjournal/taskjournal.hpp"
@@ -64,7 +65,8 @@ tj::Timestamp wall_now() {
   return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
-// ---- workload (a): one task's lifecycle, 17 calls ------------------------------------------------
+// ---- workload (a): one task's lifecycle, 17 calls
+// ------------------------------------------------
 
 constexpr int kCallsPerLifecycle = 17;
 
@@ -78,14 +80,16 @@ void lifecycle(Registry& r, int i) {
                                  .display_name = "Bench task " + std::to_string(i),
                                  .spec = R"({"prompt":"summarise the repository","depth":2})"});
   for (std::uint64_t k = 1; k <= 10; ++k) {
-    tj::SessionTaskUpdate u{.progress = tj::TaskProgress{.current = k, .total = 10, .unit = "steps"},
-                            .worker_id = "worker-1",
-                            .heartbeat_at = wall_now()};
+    tj::SessionTaskUpdate u{
+        .progress = tj::TaskProgress{.current = k, .total = 10, .unit = "steps"},
+        .worker_id = "worker-1",
+        .heartbeat_at = wall_now()};
     if (k == 1) u.state = tj::SessionTaskState::Running;
     r.update(session, id, u);
   }
   const std::string question = "q_" + std::to_string(i);
-  r.update(session, id, {.input_request = tj::TaskInputRequest{.id = question, .prompt = "Which branch?"}});
+  r.update(session, id,
+           {.input_request = tj::TaskInputRequest{.id = question, .prompt = "Which branch?"}});
   auto answer = tj::NewTaskMessage::inbound_text("main");
   answer.in_reply_to = question;
   r.record_message(session, id, answer);
@@ -93,11 +97,13 @@ void lifecycle(Registry& r, int i) {
     r.record_message(session, id,
                      tj::NewTaskMessage::outbound_text("finished step " + std::to_string(k)));
   }
-  r.update(session, id,
-           {.state = tj::SessionTaskState::Succeeded, .summary = "done", .result_path = "/tmp/out.md"});
+  r.update(
+      session, id,
+      {.state = tj::SessionTaskState::Succeeded, .summary = "done", .result_path = "/tmp/out.md"});
 }
 
-// ---- raw: the same rows appended with bare SQLite ------------------------------------------------
+// ---- raw: the same rows appended with bare SQLite
+// ------------------------------------------------
 
 struct Row {
   std::int64_t seq, version, recorded_at;
@@ -131,7 +137,8 @@ class RawJournal {
   RawJournal(const fs::path& path, tj::Durability durability) {
     sqlite3_open(path.c_str(), &db_);
     exec("PRAGMA journal_mode=WAL");
-    exec(durability == tj::Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    exec(durability == tj::Durability::Full ? "PRAGMA synchronous=FULL"
+                                            : "PRAGMA synchronous=NORMAL");
     exec(R"sql(CREATE TABLE IF NOT EXISTS events (
       seq INTEGER PRIMARY KEY CHECK (seq > 0), type TEXT NOT NULL, version INTEGER NOT NULL,
       recorded_at INTEGER NOT NULL, session_id TEXT NOT NULL, task_id TEXT NOT NULL,
@@ -196,7 +203,8 @@ double raw_scan_seconds(const fs::path& journal, std::uint64_t* rows_out) {
   return seconds_since(start);
 }
 
-// ---- measurements in a child process (peak RSS of the open alone) --------------------------------
+// ---- measurements in a child process (peak RSS of the open alone)
+// --------------------------------
 
 struct OpenFigures {
   double seconds = 0;
@@ -216,8 +224,8 @@ std::uint64_t status_kb(const char* key) {
 // Opens the journal in a freshly exec'd copy of this program (`--measure-open FILE`), so the RSS
 // figures are the open's alone, not the benchmark's heap inherited through fork.
 OpenFigures open_in_child(const fs::path& journal) {
-  const std::string command =
-      "'" + fs::read_symlink("/proc/self/exe").string() + "' --measure-open '" + journal.string() + "'";
+  const std::string command = "'" + fs::read_symlink("/proc/self/exe").string() +
+                              "' --measure-open '" + journal.string() + "'";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed");
   OpenFigures f;
@@ -235,7 +243,8 @@ int measure_open(const char* journal) {
   return 0;
 }
 
-// ---- report ---------------------------------------------------------------------------------------
+// ---- report
+// ---------------------------------------------------------------------------------------
 
 struct Report {
   std::ostringstream md;
@@ -252,7 +261,8 @@ std::string fmt(double v, int precision = 0) {
   // thousands separators for readability
   auto dot = s.find('.');
   int end = static_cast<int>(dot == std::string::npos ? s.size() : dot);
-  for (int i = end - 3; i > (s[0] == '-' ? 1 : 0); i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  for (int i = end - 3; i > (s[0] == '-' ? 1 : 0); i -= 3)
+    s.insert(static_cast<std::size_t>(i), ",");
   return s;
 }
 
@@ -329,11 +339,14 @@ int main(int argc, char** argv) {
   // ---- (a) lifecycle writes -------------------------------------------------------------------
   rep.line("## (a) Task lifecycle writes");
   rep.line("");
-  rep.line("Per task: create, 10 progress updates with heartbeats, an input request answered by an "
-           "inbound message, 3 outbound messages, a terminal update (17 calls, one transaction "
-           "each). raw appends the very rows taskjournal wrote, one INSERT per transaction.");
+  rep.line(
+      "Per task: create, 10 progress updates with heartbeats, an input request answered by an "
+      "inbound message, 3 outbound messages, a terminal update (17 calls, one transaction "
+      "each). raw appends the very rows taskjournal wrote, one INSERT per transaction.");
   rep.line("");
-  rep.line("| durability | taskjournal calls/s | snapshot calls/s | raw appends/s | tj / raw | tj / snapshot |");
+  rep.line(
+      "| durability | taskjournal calls/s | snapshot calls/s | raw appends/s | tj / raw | tj / "
+      "snapshot |");
   rep.line("|---|---:|---:|---:|---:|---:|");
   std::map<std::string, double> figures;
   for (tj::Durability d : {tj::Durability::Full, tj::Durability::Normal}) {
@@ -376,13 +389,15 @@ int main(int argc, char** argv) {
   }
   rep.line("");
 
-  // ---- (b) reads ---------------------------------------------------------------------------------
+  // ---- (b) reads
+  // ---------------------------------------------------------------------------------
   rep.line("## (b) Reads on a registry of " + fmt(s.read_tasks) + " tasks");
   rep.line("");
-  rep.line("100 tasks per session; one task in ten has 40 messages. `get` of a random task, `list` "
-           "of a 100-task session, `list_messages` with limit 20. taskjournal with default options "
-           "checks for other writers on every read; `exclusive` opens the file with SQLite's "
-           "exclusive locking and skips that check.");
+  rep.line(
+      "100 tasks per session; one task in ten has 40 messages. `get` of a random task, `list` "
+      "of a 100-task session, `list_messages` with limit 20. taskjournal with default options "
+      "checks for other writers on every read; `exclusive` opens the file with SQLite's "
+      "exclusive locking and skips that check.");
   rep.line("");
   {
     const fs::path tj_file = s.dir / "b-taskjournal.db";
@@ -399,11 +414,13 @@ int main(int argc, char** argv) {
                                        .kind = i % 2 ? "subagent" : "monitor",
                                        .display_name = "Read task " + std::to_string(i),
                                        .spec = R"({"prompt":"watch the build"})"});
-        r.update(session, id, {.state = tj::SessionTaskState::Running,
-                               .progress = tj::TaskProgress{.current = 1, .total = 2}});
+        r.update(session, id,
+                 {.state = tj::SessionTaskState::Running,
+                  .progress = tj::TaskProgress{.current = 1, .total = 2}});
         if (i % 10 == 0) {
           for (int m = 0; m < 40; ++m) {
-            r.record_message(session, id, tj::NewTaskMessage::outbound_text("line " + std::to_string(m)));
+            r.record_message(session, id,
+                             tj::NewTaskMessage::outbound_text("line " + std::to_string(m)));
           }
         }
       }
@@ -444,7 +461,9 @@ int main(int argc, char** argv) {
       if (sink == 0) std::cerr << "bench: reads found nothing\n";
       return rate;
     };
-    rep.line("| call | taskjournal calls/s | taskjournal exclusive calls/s | snapshot calls/s | tj / snapshot | exclusive / snapshot |");
+    rep.line(
+        "| call | taskjournal calls/s | taskjournal exclusive calls/s | snapshot calls/s | tj / "
+        "snapshot | exclusive / snapshot |");
     rep.line("|---|---:|---:|---:|---:|---:|");
     for (std::string op : {"get", "list", "list_messages"}) {
       std::vector<double> t, x, sn;
@@ -472,7 +491,8 @@ int main(int argc, char** argv) {
   }
   rep.line("");
 
-  // ---- batched appends ---------------------------------------------------------------------------
+  // ---- batched appends
+  // ---------------------------------------------------------------------------
   rep.line("## Batched appends (1,000 calls per transaction, Durability::Full)");
   rep.line("");
   {
@@ -513,18 +533,22 @@ int main(int argc, char** argv) {
     figures["batch_raw"] = median(rw);
     rep.line("| taskjournal calls/s | raw appends/s | tj / raw |");
     rep.line("|---:|---:|---:|");
-    rep.line("| " + fmt(median(t)) + " | " + fmt(median(rw)) + " | " + ratio(median(t), median(rw)) + " |");
+    rep.line("| " + fmt(median(t)) + " | " + fmt(median(rw)) + " | " +
+             ratio(median(t), median(rw)) + " |");
   }
   rep.line("");
 
-  // ---- (c) open ----------------------------------------------------------------------------------
+  // ---- (c) open
+  // ----------------------------------------------------------------------------------
   rep.line("## (c) Open: fold time and memory against journal size");
   rep.line("");
-  rep.line("Journals of lifecycle events (as in (a)); open in a fresh child process; RSS after "
-           "open and peak RSS (VmHWM). raw scan = reading every column of every row with bare "
-           "SQLite (the page cache is warm for both).");
+  rep.line(
+      "Journals of lifecycle events (as in (a)); open in a fresh child process; RSS after "
+      "open and peak RSS (VmHWM). raw scan = reading every column of every row with bare "
+      "SQLite (the page cache is warm for both).");
   rep.line("");
-  rep.line("| events | open s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB |");
+  rep.line(
+      "| events | open s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB |");
   rep.line("|---:|---:|---:|---:|---:|---:|---:|");
   std::ofstream plot_data(s.dir / "open.dat");
   {
@@ -585,13 +609,15 @@ int main(int argc, char** argv) {
   }
   rep.line("");
 
-  // ---- goals ---------------------------------------------------------------------------------------
+  // ---- goals
+  // ---------------------------------------------------------------------------------------
   rep.line("## Goals (issue #6), from this run");
   rep.line("");
   rep.line("| goal | ratio | verdict |");
   rep.line("|---|---:|---|");
   auto goal = [&](const std::string& what, double r, double target) {
-    rep.line("| " + what + " ≥ " + fmt(target, 1) + " | " + fmt(r, 2) + " | " + verdict(r, target) + " |");
+    rep.line("| " + what + " ≥ " + fmt(target, 1) + " | " + fmt(r, 2) + " | " + verdict(r, target) +
+             " |");
   };
   goal("(a) Full: taskjournal / raw", figures["a_tj_Full"] / figures["a_raw_Full"], 0.9);
   goal("(a) Normal: taskjournal / raw", figures["a_tj_Normal"] / figures["a_raw_Normal"], 0.8);
@@ -599,7 +625,8 @@ int main(int argc, char** argv) {
   goal("(b) get: taskjournal / snapshot", figures["b_tj_get"] / figures["b_snap_get"], 5);
   goal("(b) list_messages: taskjournal / snapshot",
        figures["b_tj_list_messages"] / figures["b_snap_list_messages"], 5);
-  goal("(b) get, exclusive: taskjournal / snapshot", figures["b_x_get"] / figures["b_snap_get"], 20);
+  goal("(b) get, exclusive: taskjournal / snapshot", figures["b_x_get"] / figures["b_snap_get"],
+       20);
   if (!s.open_sizes.empty()) {
     const std::string largest = std::to_string(s.open_sizes.back());
     goal("(c) open " + largest + ": fold / raw scan", figures["c_ratio_" + largest], 0.5);

@@ -1,11 +1,11 @@
 #include "snapshot.hpp"
 
+#include <chrono>
+#include <stdexcept>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
-#include <chrono>
-#include <stdexcept>
 
 namespace bench {
 namespace tj = taskjournal;
@@ -258,8 +258,7 @@ std::vector<tj::SessionTask> SnapshotRegistry::list(std::string_view session) {
   return out;
 }
 
-tj::TaskMessage SnapshotRegistry::record_message(std::string_view session,
-                                                 std::string_view task_id,
+tj::TaskMessage SnapshotRegistry::record_message(std::string_view session, std::string_view task_id,
                                                  const tj::NewTaskMessage& message) {
   auto task = get(session, task_id);
   if (!task) throw std::runtime_error("no task");

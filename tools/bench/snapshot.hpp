@@ -5,13 +5,13 @@
 // reference calls everruns' apply_task_update.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sqlite3.h>
 
 #include "taskjournal/taskjournal.hpp"
 
