@@ -10,7 +10,7 @@ packages=(
   libboost-dev                     # Boost.Signals2 (the registry's notifications)
   libssl-dev                       # SHA-256 of the hash chain (store/)
   googletest libgtest-dev librapidcheck-dev  # tests
-  libbenchmark-dev                 # tools/bench
+  libbenchmark-dev gnuplot-nox     # tools/bench (gnuplot draws its open-time/memory plot)
   clang-format                     # the formatting check run by ctest (DESIGN habit 9)
   clang libclang-rt-14-dev         # libFuzzer: the event decoder's fuzz test (tests/fuzz/)
 )
