@@ -1492,3 +1492,15 @@ TEST(RegistryUpdate, HeartbeatOutsideRfc3339YearsIsInvalidAndWritesNothing) {
   const Timestamp last_year_9999 = Timestamp{} + std::chrono::years(8029);
   EXPECT_TRUE(env.reg.update("sess_1", "t1", {.heartbeat_at = last_year_9999}));
 }
+
+// Regression: the year came from year_month_day, whose short year wraps: +131072-01-01 read as
+// year 0 and was stored.
+TEST(RegistryUpdate, HeartbeatInAYearThatWrapsIntoRangeIsInvalid) {
+  Env env;
+  env.reg.create(input("sess_1", "t1"));
+  const Timestamp wraps{std::chrono::microseconds{4074065596800000000}};  // +131072-01-01
+  EXPECT_EQ(error_code([&] { env.reg.update("sess_1", "t1", {.heartbeat_at = wraps}); }),
+            ErrorCode::InvalidArgument);
+  EXPECT_EQ(error_code([&] { env.reg.update("sess_1", "t1", {.heartbeat_at = Timestamp::min()}); }),
+            ErrorCode::InvalidArgument);
+}
