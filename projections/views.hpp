@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "events/event.hpp"
+#include "projections/string_map.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal::projections {
@@ -74,15 +75,6 @@ class Views {
   bool operator==(const Views& other) const;
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  template <class V>
-  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
   struct TaskEntry {
     SessionTask task;
     std::vector<TaskMessage> messages;  // oldest first

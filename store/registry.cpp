@@ -132,15 +132,6 @@ struct Notice {
   std::optional<WakeNotice> wake;
 };
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
-template <class V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
 Timestamp system_now() {
   return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
@@ -296,7 +287,7 @@ struct Registry::Impl {
 
    private:
     Impl& r_;
-    StringMap<SessionTask> overlay_;
+    projections::StringMap<SessionTask> overlay_;
     std::vector<events::Event> events_;
     bool open_ = false;
   };
