@@ -20,6 +20,7 @@ namespace taskjournal::store {
 namespace {
 
 constexpr std::size_t kHashSize = 32;
+constexpr char kZeroHash[kHashSize] = {};
 
 const char* const kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -146,6 +147,28 @@ std::string_view column_bytes(const SQLite::Column& column) {
   return {static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes())};
 }
 
+// The eight event columns of the current row of `stmt` (seq, type, version, recorded_at,
+// session_id, task_id, payload, hash), as read by both the fold and history().
+struct RowView {
+  std::uint64_t seq;
+  std::string_view type;
+  std::int64_t version;
+  std::int64_t recorded_at;
+  std::string_view session_id, task_id, payload, stored_hash;
+
+  static RowView of(SQLite::Statement& stmt) {
+    return {static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
+            column_bytes(stmt.getColumn(1)),
+            stmt.getColumn(2).getInt64(),
+            stmt.getColumn(3).getInt64(),
+            column_bytes(stmt.getColumn(4)),
+            column_bytes(stmt.getColumn(5)),
+            column_bytes(stmt.getColumn(6)),
+            column_bytes(stmt.getColumn(7))};
+  }
+  Timestamp at() const { return Timestamp{std::chrono::microseconds{recorded_at}}; }
+};
+
 }  // namespace
 
 struct Journal::Sql {
@@ -174,6 +197,29 @@ struct Journal::Sql {
     sha.add_sized(task_id);
     sha.add_sized(payload);
     return sha.finish();
+  }
+
+  // Checks `row` against its predecessor's hash and decodes it. Returns the row's hash; throws
+  // Error(Corrupt) (Unsupported for a newer version) naming `path` and the sequence number.
+  std::string check(const std::string& path, const RowView& row, std::string_view prev,
+                    events::Payload& payload) {
+    const std::string where = path + ": event " + std::to_string(row.seq) + ": ";
+    if (row.version < 0 || row.version > UINT32_MAX) {
+      throw Error(ErrorCode::Corrupt, where + "bad payload version");
+    }
+    const auto version = static_cast<std::uint32_t>(row.version);
+    std::string own = hash(prev, row.seq, row.type, version, row.recorded_at, row.session_id,
+                           row.task_id, row.payload);
+    if (own != row.stored_hash) {
+      throw Error(ErrorCode::Corrupt, where + "hash mismatch (row altered, removed or reordered)");
+    }
+    try {
+      payload =
+          events::decode(row.type, version, row.payload, row.session_id, row.task_id, row.at());
+    } catch (const Error& e) {
+      throw Error(e.code(), where + e.what());
+    }
+    return own;
   }
 };
 
@@ -349,37 +395,19 @@ void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sin
     stmt.bind(1, static_cast<std::int64_t>(verified_seq_));
     ResetOnExit reset_on_exit{stmt};
     while (stmt.executeStep()) {
-      const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
-      auto fail = [&](const std::string& what) {
-        throw Error(ErrorCode::Corrupt,
-                    config_.path + ": event " + std::to_string(seq) + ": " + what);
-      };
-      if (seq != verified_seq_ + 1) {
-        fail("sequence gap: expected event " + std::to_string(verified_seq_ + 1));
+      const RowView row = RowView::of(stmt);
+      if (row.seq != verified_seq_ + 1) {
+        throw Error(ErrorCode::Corrupt, config_.path + ": event " + std::to_string(row.seq) +
+                                            ": sequence gap: expected event " +
+                                            std::to_string(verified_seq_ + 1));
       }
-      const std::string_view type = column_bytes(stmt.getColumn(1));
-      const std::int64_t version = stmt.getColumn(2).getInt64();
-      const std::int64_t recorded_at = stmt.getColumn(3).getInt64();
-      const std::string_view session_id = column_bytes(stmt.getColumn(4));
-      const std::string_view task_id = column_bytes(stmt.getColumn(5));
-      const std::string_view payload = column_bytes(stmt.getColumn(6));
-      const std::string_view stored_hash = column_bytes(stmt.getColumn(7));
-      if (version < 0 || version > UINT32_MAX) fail("bad payload version");
-      std::string hash = sql_->hash(verified_hash_, seq, type, static_cast<std::uint32_t>(version),
-                                    recorded_at, session_id, task_id, payload);
-      if (hash != stored_hash) fail("hash mismatch (row altered, removed or reordered)");
-      events::Event event{.seq = seq,
-                          .recorded_at = Timestamp{std::chrono::microseconds{recorded_at}},
-                          .session_id = std::string(session_id),
-                          .task_id = std::string(task_id)};
-      try {
-        event.payload = events::decode(type, static_cast<std::uint32_t>(version), payload,
-                                       session_id, task_id, event.recorded_at);
-      } catch (const Error& e) {
-        throw Error(e.code(), config_.path + ": event " + std::to_string(seq) + ": " + e.what());
-      }
+      events::Event event{.seq = row.seq,
+                          .recorded_at = row.at(),
+                          .session_id = std::string(row.session_id),
+                          .task_id = std::string(row.task_id)};
+      std::string hash = sql_->check(config_.path, row, verified_hash_, event.payload);
       sink(std::move(event));
-      verified_seq_ = seq;
+      verified_seq_ = row.seq;
       verified_hash_ = std::move(hash);
     }
   });
@@ -398,35 +426,18 @@ std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
     // keeps a read transaction on an old snapshot, and the next BEGIN IMMEDIATE fails as Busy.
     ResetOnExit reset_on_exit{stmt};
     while (stmt.executeStep()) {
-      const auto seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
-      auto fail = [&](const std::string& what) {
-        throw Error(ErrorCode::Corrupt,
-                    config_.path + ": event " + std::to_string(seq) + ": " + what);
-      };
-      const std::string_view type = column_bytes(stmt.getColumn(1));
-      const std::int64_t version = stmt.getColumn(2).getInt64();
-      const std::int64_t recorded_at = stmt.getColumn(3).getInt64();
-      const std::string_view payload = column_bytes(stmt.getColumn(6));
-      const std::string_view stored_hash = column_bytes(stmt.getColumn(7));
-      std::string prev =
-          seq == 1 ? std::string(kHashSize, '\0') : std::string(column_bytes(stmt.getColumn(8)));
-      if (version < 0 || version > UINT32_MAX) fail("bad payload version");
-      if (prev.size() != kHashSize) fail("previous event missing (sequence gap)");
-      if (sql_->hash(prev, seq, type, static_cast<std::uint32_t>(version), recorded_at, session_id,
-                     task_id, payload) != stored_hash) {
-        fail("hash mismatch (row altered, removed or reordered)");
+      const RowView row = RowView::of(stmt);
+      const std::string_view prev =
+          row.seq == 1 ? std::string_view(kZeroHash, kHashSize) : column_bytes(stmt.getColumn(8));
+      if (prev.size() != kHashSize) {
+        throw Error(ErrorCode::Corrupt, config_.path + ": event " + std::to_string(row.seq) +
+                                            ": previous event missing (sequence gap)");
       }
-      const Timestamp at{std::chrono::microseconds{recorded_at}};
       events::Payload decoded;
-      try {
-        decoded = events::decode(type, static_cast<std::uint32_t>(version), payload, session_id,
-                                 task_id, at);
-      } catch (const Error& e) {
-        throw Error(e.code(), config_.path + ": event " + std::to_string(seq) + ": " + e.what());
-      }
-      out.push_back(JournalEntry{.seq = seq,
-                                 .type = std::string(type),
-                                 .recorded_at = at,
+      sql_->check(config_.path, row, prev, decoded);
+      out.push_back(JournalEntry{.seq = row.seq,
+                                 .type = std::string(row.type),
+                                 .recorded_at = row.at(),
                                  .session_id = std::string(session_id),
                                  .task_id = std::string(task_id),
                                  .payload = events::payload_json(decoded)});
