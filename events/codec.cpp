@@ -53,6 +53,7 @@
 
 #include <cereal/archives/portable_binary.hpp>
 
+#include "events/checkpoint.hpp"
 #include "events/event.hpp"
 #include "events/validate.hpp"
 #include "taskjournal/error.hpp"
@@ -101,6 +102,7 @@ class Encoder {
   }
 
   std::string bytes() { return std::move(sink_.out); }
+  std::size_t size() const noexcept { return sink_.out.size(); }
 
  private:
   // Appends to a string; cheaper than an ostringstream and no final copy.
@@ -133,6 +135,24 @@ void put_artifact(Encoder& e, const TaskArtifact& a) {
   e.opt_string(a.url);
 }
 
+void put_progress(Encoder& e, const TaskProgress& g) {
+  e.opt(g.current, [&](std::uint64_t v) { e.u64(v); });
+  e.opt(g.total, [&](std::uint64_t v) { e.u64(v); });
+  e.opt_string(g.unit);
+  e.opt_string(g.label);
+}
+
+void put_input_request(Encoder& e, const TaskInputRequest& r) {
+  e.string(r.id);
+  e.string(r.prompt);
+  e.opt_string(r.expected);
+}
+
+void put_error(Encoder& e, const TaskError& err) {
+  e.string(err.kind);
+  e.string(err.message);
+}
+
 void put(Encoder& e, const TaskCreated& p) {
   const auto& in = p.input;
   e.string(in.kind);
@@ -147,27 +167,15 @@ void put(Encoder& e, const TaskUpdated& p) {
   const auto& u = p.update;
   e.opt(u.state, [&](SessionTaskState s) { e.state(s); });
   e.opt_string(u.state_detail);
-  e.opt(u.progress, [&](const TaskProgress& g) {
-    e.opt(g.current, [&](std::uint64_t v) { e.u64(v); });
-    e.opt(g.total, [&](std::uint64_t v) { e.u64(v); });
-    e.opt_string(g.unit);
-    e.opt_string(g.label);
-  });
-  e.opt(u.input_request, [&](const TaskInputRequest& r) {
-    e.string(r.id);
-    e.string(r.prompt);
-    e.opt_string(r.expected);
-  });
+  e.opt(u.progress, [&](const TaskProgress& g) { put_progress(e, g); });
+  e.opt(u.input_request, [&](const TaskInputRequest& r) { put_input_request(e, r); });
   e.opt_string(u.summary);
   e.opt_string(u.result_path);
   e.opt(u.artifacts, [&](const std::vector<TaskArtifact>& list) {
     e.list(list, [&](const TaskArtifact& a) { put_artifact(e, a); });
   });
   e.opt(u.append_artifact, [&](const TaskArtifact& a) { put_artifact(e, a); });
-  e.opt(u.error, [&](const TaskError& err) {
-    e.string(err.kind);
-    e.string(err.message);
-  });
+  e.opt(u.error, [&](const TaskError& err) { put_error(e, err); });
   e.opt(u.links, [&](const TaskLinks& l) { put_links(e, l); });
   e.opt_string(u.worker_id);
   e.opt(u.heartbeat_at, [&](Timestamp t) { e.timestamp(t); });
@@ -175,11 +183,8 @@ void put(Encoder& e, const TaskUpdated& p) {
   e.boolean(u.increment_attempt);
 }
 
-void put(Encoder& e, const MessageRecorded& p) {
-  const auto& m = p.message;
-  e.string(m.id);
-  e.u8(static_cast<std::uint8_t>(m.direction));
-  e.list(m.content, [&](const TaskMessagePart& part) {
+void put_content(Encoder& e, const std::vector<TaskMessagePart>& content) {
+  e.list(content, [&](const TaskMessagePart& part) {
     if (const auto* text = std::get_if<TextPart>(&part)) {
       e.u8(0);
       e.string(text->text);
@@ -188,6 +193,13 @@ void put(Encoder& e, const MessageRecorded& p) {
       e.string(std::get<DataPart>(part).data);
     }
   });
+}
+
+void put(Encoder& e, const MessageRecorded& p) {
+  const auto& m = p.message;
+  e.string(m.id);
+  e.u8(static_cast<std::uint8_t>(m.direction));
+  put_content(e, m.content);
   e.opt_string(m.in_reply_to);
 }
 
@@ -262,6 +274,8 @@ class Decoder {
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(ErrorCode::Corrupt, "payload of " + std::string(type_) + ": " + what);
   }
+
+  bool at_end() const { return buffer_.remaining() == 0; }
 
   void finish() const {
     if (const auto n = buffer_.remaining(); n != 0) fail(trailing(n));
@@ -364,6 +378,38 @@ TaskArtifact get_artifact(Decoder& d, const Field& f) {
   return a;
 }
 
+TaskProgress get_progress(Decoder& d, const Field& f) {
+  TaskProgress g;
+  const auto u64 = [&](const Field& h) { return d.primitive<std::uint64_t>(h); };
+  g.current = d.opt<std::uint64_t>(f.member("current"), u64);
+  g.total = d.opt<std::uint64_t>(f.member("total"), u64);
+  g.unit = d.opt_string(f.member("unit"));
+  g.label = d.opt_string(f.member("label"));
+  return g;
+}
+
+TaskInputRequest get_input_request(Decoder& d, const Field& f) {
+  TaskInputRequest r;
+  r.id = d.string(f.member("id"));
+  r.prompt = d.string(f.member("prompt"));
+  r.expected = d.opt<Json>(f.member("expected"), [&](const Field& g) { return d.json(g); });
+  return r;
+}
+
+TaskError get_error(Decoder& d, const Field& f) {
+  TaskError e;
+  e.kind = d.string(f.member("kind"));
+  e.message = d.string(f.member("message"));
+  return e;
+}
+
+std::vector<TaskMessagePart> get_content(Decoder& d, const Field& f) {
+  return d.list<TaskMessagePart>(f, [&](const Field& g) -> TaskMessagePart {
+    if (d.u8_upto(g, 1, "part tag") == 0) return TextPart{d.string(g.member("text"))};
+    return DataPart{d.json(g.member("data"))};
+  });
+}
+
 TaskCreated get_task_created(Decoder& d) {
   TaskCreated p;
   auto& in = p.input;
@@ -382,22 +428,10 @@ TaskUpdated get_task_updated(Decoder& d) {
   auto& u = p.update;
   u.state = d.opt<SessionTaskState>(Field{"state"}, [&](const Field& f) { return d.state(f); });
   u.state_detail = d.opt_string(Field{"state_detail"});
-  u.progress = d.opt<TaskProgress>(Field{"progress"}, [&](const Field& f) {
-    TaskProgress g;
-    const auto u64 = [&](const Field& h) { return d.primitive<std::uint64_t>(h); };
-    g.current = d.opt<std::uint64_t>(f.member("current"), u64);
-    g.total = d.opt<std::uint64_t>(f.member("total"), u64);
-    g.unit = d.opt_string(f.member("unit"));
-    g.label = d.opt_string(f.member("label"));
-    return g;
-  });
-  u.input_request = d.opt<TaskInputRequest>(Field{"input_request"}, [&](const Field& f) {
-    TaskInputRequest r;
-    r.id = d.string(f.member("id"));
-    r.prompt = d.string(f.member("prompt"));
-    r.expected = d.opt<Json>(f.member("expected"), [&](const Field& g) { return d.json(g); });
-    return r;
-  });
+  u.progress =
+      d.opt<TaskProgress>(Field{"progress"}, [&](const Field& f) { return get_progress(d, f); });
+  u.input_request = d.opt<TaskInputRequest>(
+      Field{"input_request"}, [&](const Field& f) { return get_input_request(d, f); });
   u.summary = d.opt_string(Field{"summary"});
   u.result_path = d.opt_string(Field{"result_path"});
   u.artifacts = d.opt<std::vector<TaskArtifact>>(Field{"artifacts"}, [&](const Field& f) {
@@ -405,12 +439,7 @@ TaskUpdated get_task_updated(Decoder& d) {
   });
   u.append_artifact = d.opt<TaskArtifact>(Field{"append_artifact"},
                                           [&](const Field& f) { return get_artifact(d, f); });
-  u.error = d.opt<TaskError>(Field{"error"}, [&](const Field& f) {
-    TaskError e;
-    e.kind = d.string(f.member("kind"));
-    e.message = d.string(f.member("message"));
-    return e;
-  });
+  u.error = d.opt<TaskError>(Field{"error"}, [&](const Field& f) { return get_error(d, f); });
   u.links = d.opt<TaskLinks>(Field{"links"}, [&](const Field& f) { return get_links(d, f); });
   u.worker_id = d.opt_string(Field{"worker_id"});
   u.heartbeat_at =
@@ -427,10 +456,7 @@ MessageRecorded get_message_recorded(Decoder& d) {
   m.id = d.string(Field{"id"});
   m.direction =
       static_cast<TaskMessageDirection>(d.u8_upto(Field{"direction"}, kMaxDirection, "enum value"));
-  m.content = d.list<TaskMessagePart>(Field{"content"}, [&](const Field& f) -> TaskMessagePart {
-    if (d.u8_upto(f, 1, "part tag") == 0) return TextPart{d.string(f.member("text"))};
-    return DataPart{d.json(f.member("data"))};
-  });
+  m.content = get_content(d, Field{"content"});
   m.in_reply_to = d.opt_string(Field{"in_reply_to"});
   return p;
 }
@@ -502,6 +528,156 @@ Payload decode(std::string_view type, std::uint32_t version, std::string_view by
     throw Error(ErrorCode::Corrupt, "payload of " + std::string(type) + ": " + e.what());
   } catch (const std::exception& e) {
     throw Error(ErrorCode::Corrupt, "payload of " + std::string(type) + ": " + e.what());
+  }
+}
+
+// ---- checkpoints (grammar in checkpoint.hpp) ----------------------------------------------------
+
+namespace {
+
+void put_timestamp_opt(Encoder& e, const std::optional<Timestamp>& t) {
+  e.opt(t, [&](Timestamp v) { e.timestamp(v); });
+}
+
+void put_task(Encoder& e, const SessionTask& t) {
+  e.string(t.id);
+  e.string(t.session_id);
+  e.string(t.kind);
+  e.string(t.display_name);
+  e.string(t.spec);
+  e.state(t.state);
+  e.opt_string(t.state_detail);
+  e.opt(t.progress, [&](const TaskProgress& g) { put_progress(e, g); });
+  e.opt(t.input_request, [&](const TaskInputRequest& r) { put_input_request(e, r); });
+  put_timestamp_opt(e, t.cancel_requested_at);
+  e.opt_string(t.summary);
+  e.opt_string(t.result_path);
+  e.list(t.artifacts, [&](const TaskArtifact& a) { put_artifact(e, a); });
+  e.opt(t.error, [&](const TaskError& err) { put_error(e, err); });
+  e.i32(t.attempt);
+  e.opt_string(t.worker_id);
+  put_timestamp_opt(e, t.heartbeat_at);
+  put_links(e, t.links);
+  e.u8(static_cast<std::uint8_t>(t.wake_policy));
+  e.timestamp(t.created_at);
+  put_timestamp_opt(e, t.started_at);
+  put_timestamp_opt(e, t.finished_at);
+  e.timestamp(t.updated_at);
+}
+
+void put_message(Encoder& e, const TaskMessage& m) {
+  e.string(m.id);
+  e.u8(static_cast<std::uint8_t>(m.direction));
+  put_content(e, m.content);
+  e.opt_string(m.in_reply_to);
+  e.timestamp(m.created_at);
+}
+
+std::optional<Timestamp> get_timestamp_opt(Decoder& d, const Field& f) {
+  return d.opt<Timestamp>(f, [&](const Field& g) { return d.timestamp(g); });
+}
+
+SessionTask get_task(Decoder& d, const Field& f) {
+  SessionTask t;
+  t.id = d.string(f.member("id"));
+  t.session_id = d.string(f.member("session_id"));
+  t.kind = d.string(f.member("kind"));
+  t.display_name = d.string(f.member("display_name"));
+  t.spec = d.json(f.member("spec"));
+  t.state = d.state(f.member("state"));
+  t.state_detail = d.opt_string(f.member("state_detail"));
+  t.progress =
+      d.opt<TaskProgress>(f.member("progress"), [&](const Field& g) { return get_progress(d, g); });
+  t.input_request = d.opt<TaskInputRequest>(
+      f.member("input_request"), [&](const Field& g) { return get_input_request(d, g); });
+  t.cancel_requested_at = get_timestamp_opt(d, f.member("cancel_requested_at"));
+  t.summary = d.opt_string(f.member("summary"));
+  t.result_path = d.opt_string(f.member("result_path"));
+  t.artifacts = d.list<TaskArtifact>(f.member("artifacts"),
+                                     [&](const Field& g) { return get_artifact(d, g); });
+  t.error = d.opt<TaskError>(f.member("error"), [&](const Field& g) { return get_error(d, g); });
+  t.attempt = d.primitive<std::int32_t>(f.member("attempt"));
+  t.worker_id = d.opt_string(f.member("worker_id"));
+  t.heartbeat_at = get_timestamp_opt(d, f.member("heartbeat_at"));
+  t.links = get_links(d, f.member("links"));
+  t.wake_policy =
+      static_cast<TaskWakePolicy>(d.u8_upto(f.member("wake_policy"), kMaxPolicy, "enum value"));
+  t.created_at = d.timestamp(f.member("created_at"));
+  t.started_at = get_timestamp_opt(d, f.member("started_at"));
+  t.finished_at = get_timestamp_opt(d, f.member("finished_at"));
+  t.updated_at = d.timestamp(f.member("updated_at"));
+  return t;
+}
+
+TaskMessage get_message(Decoder& d, const Field& f, const std::string& task_id) {
+  TaskMessage m;
+  m.id = d.string(f.member("id"));
+  m.task_id = task_id;
+  m.direction = static_cast<TaskMessageDirection>(
+      d.u8_upto(f.member("direction"), kMaxDirection, "enum value"));
+  m.content = get_content(d, f.member("content"));
+  m.in_reply_to = d.opt_string(f.member("in_reply_to"));
+  m.created_at = d.timestamp(f.member("created_at"));
+  return m;
+}
+
+}  // namespace
+
+struct CheckpointEncoder::State {
+  std::optional<Encoder> encoder;
+};
+
+CheckpointEncoder::CheckpointEncoder() : state_(std::make_unique<State>()) {}
+CheckpointEncoder::~CheckpointEncoder() = default;
+
+void CheckpointEncoder::add(const SessionTask& task, const std::vector<TaskMessage>& messages,
+                            std::uint64_t events) {
+  try {
+    if (!state_->encoder) state_->encoder.emplace();
+    Encoder& e = *state_->encoder;
+    put_task(e, task);
+    e.list(messages, [&](const TaskMessage& m) { put_message(e, m); });
+    e.u64(events);
+  } catch (const cereal::Exception& e) {  // a failed write to the string stream
+    throw Error(ErrorCode::Storage, std::string("encoding checkpoint: ") + e.what());
+  }
+}
+
+std::size_t CheckpointEncoder::size() const noexcept {
+  return state_->encoder ? state_->encoder->size() : 0;
+}
+
+std::string CheckpointEncoder::take() {
+  if (!state_->encoder) return {};
+  std::string bytes = state_->encoder->bytes();
+  state_->encoder.reset();
+  return bytes;
+}
+
+void decode_checkpoint_chunk(std::string_view bytes,
+                             const std::function<void(CheckpointEntry&&)>& sink) {
+  constexpr std::string_view kWhat = "checkpoint chunk";
+  try {
+    Decoder d(kWhat, bytes);
+    if (d.at_end()) d.fail("no task");
+    const Field entries{"entries"};
+    for (std::size_t i = 0; !d.at_end(); ++i) {
+      const Field entry = entries.element(i);
+      CheckpointEntry out;
+      out.task = get_task(d, entry.member("task"));
+      out.messages = d.list<TaskMessage>(
+          entry.member("messages"), [&](const Field& f) { return get_message(d, f, out.task.id); });
+      out.events = d.primitive<std::uint64_t>(entry.member("events"));
+      sink(std::move(out));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const cereal::Exception& e) {
+    throw Error(ErrorCode::Corrupt, std::string(kWhat) + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::Corrupt, std::string(kWhat) + ": " + e.what());
   }
 }
 

@@ -151,6 +151,53 @@ std::vector<TaskMessage> Views::messages(std::string_view session_id, std::strin
           all.begin() + static_cast<std::ptrdiff_t>(last)};
 }
 
+void Views::for_each_task(
+    const std::function<void(const SessionTask&, const std::vector<TaskMessage>&, std::uint64_t)>&
+        sink) const {
+  for (const auto& [session_id, ids] : sessions_) {
+    for (const auto& id : ids) {
+      const TaskEntry& entry = tasks_.find(id)->second;
+      sink(entry.task, entry.messages, entry.events);
+    }
+  }
+}
+
+void Views::restore_task(events::CheckpointEntry&& in) {
+  auto bad = [&](const std::string& what) {
+    throw Error(ErrorCode::Corrupt, "checkpoint: task " + in.task.id + ": " + what);
+  };
+  if (last_seq_ != 0) bad("restored into views that are not empty");
+  if (in.task.id.empty() || in.task.session_id.empty()) bad("empty task or session id");
+  if (in.events < 1 + in.messages.size()) bad("fewer events than its creation and messages");
+  if (tasks_.contains(in.task.id)) bad("stored twice");
+  for (const auto& m : in.messages) {
+    if (m.task_id != in.task.id) bad("message " + m.id + " of another task");
+  }
+  std::string id = in.task.id;
+  std::string session_id = in.task.session_id;
+  const std::uint64_t events = in.events;
+  auto [it, inserted] =
+      tasks_.emplace(id, TaskEntry{std::move(in.task), std::move(in.messages), events});
+  const TaskEntry& entry = it->second;
+  for (std::size_t i = 0; i < entry.messages.size(); ++i) {
+    if (!message_index_.emplace(entry.messages[i].id, MessageRef{&entry, i}).second) {
+      throw Error(ErrorCode::Corrupt,
+                  "checkpoint: message id " + entry.messages[i].id + " used twice");
+    }
+  }
+  sessions_[session_id].push_back(std::move(id));
+  restored_events_ += events;
+}
+
+void Views::finish_restore(std::uint64_t seq) {
+  if (restored_events_ != seq) {
+    throw Error(ErrorCode::Corrupt, "checkpoint: its tasks hold " +
+                                        std::to_string(restored_events_) + " events, not " +
+                                        std::to_string(seq));
+  }
+  last_seq_ = seq;
+}
+
 bool Views::operator==(const Views& other) const {
   if (last_seq_ != other.last_seq_ || tasks_.size() != other.tasks_.size() ||
       sessions_ != other.sessions_) {

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "events/checkpoint.hpp"
 #include "events/event.hpp"
 #include "projections/string_map.hpp"
 #include "taskjournal/types.hpp"
@@ -71,6 +73,19 @@ class Views {
   std::size_t task_count() const noexcept { return tasks_.size(); }
   std::size_t message_count() const noexcept { return message_index_.size(); }
 
+  /// Calls `sink` for every task with its messages and event count: session by session, each
+  /// session's tasks in creation order, the order restore_task() expects (for checkpoints).
+  void for_each_task(const std::function<void(const SessionTask&, const std::vector<TaskMessage>&,
+                                              std::uint64_t events)>& sink) const;
+
+  /// Rebuilds views from a checkpoint: call restore_task() for each entry in checkpoint order on
+  /// empty views, then finish_restore(seq). Each throws Error(Corrupt) for entries that cannot be
+  /// the fold of a journal (a task id or message id twice, a message of another task, an event
+  /// count below 1 + messages, counts that do not add up to `seq`); the views are then unusable
+  /// and must be discarded.
+  void restore_task(events::CheckpointEntry&& entry);
+  void finish_restore(std::uint64_t seq);
+
   /// Every task and message equal, in the same order (for tests and verification).
   bool operator==(const Views& other) const;
 
@@ -89,6 +104,7 @@ class Views {
   StringMap<std::vector<std::string>> sessions_;  // task ids in creation order
   StringMap<MessageRef> message_index_;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t restored_events_ = 0;  // sum of restored tasks' event counts
 };
 
 }  // namespace taskjournal::projections

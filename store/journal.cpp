@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "events/checkpoint.hpp"
 #include "events/event.hpp"
 #include "taskjournal/error.hpp"
 
@@ -38,6 +39,23 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
+)sql";
+
+const char* const kCheckpointSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS checkpoints (
+  seq        INTEGER PRIMARY KEY,
+  hash       BLOB    NOT NULL,
+  format     INTEGER NOT NULL,
+  chunks     INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint_chunks (
+  seq    INTEGER NOT NULL,
+  n      INTEGER NOT NULL,
+  data   BLOB    NOT NULL,
+  digest BLOB    NOT NULL,
+  PRIMARY KEY (seq, n)
+);
 )sql";
 
 ErrorCode code_of(int sqlite_code) {
@@ -490,6 +508,120 @@ std::uint64_t Journal::newest_seq() {
 int Journal::schema_version() {
   return guarded(config_.path, "read schema version",
                  [&] { return sql_->db.execAndGet("PRAGMA user_version").getInt(); });
+}
+
+std::vector<Journal::CheckpointInfo> Journal::checkpoints() {
+  return guarded_read(config_.path, "read checkpoints", [&] {
+    std::vector<CheckpointInfo> out;
+    if (!sql_->db.tableExists("checkpoints")) return out;
+    SQLite::Statement stmt(sql_->db,
+                           "SELECT seq, hash, format, chunks FROM checkpoints ORDER BY seq DESC");
+    while (stmt.executeStep()) {
+      out.push_back(CheckpointInfo{.seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
+                                   .hash = std::string(column_bytes(stmt.getColumn(1))),
+                                   .format = stmt.getColumn(2).getInt64(),
+                                   .chunks = stmt.getColumn(3).getInt64()});
+    }
+    return out;
+  });
+}
+
+void Journal::read_checkpoint(const CheckpointInfo& info,
+                              const std::function<void(std::string_view)>& sink) {
+  guarded_read(config_.path, "read checkpoint", [&] {
+    const std::string where =
+        config_.path + ": checkpoint of event " + std::to_string(info.seq) + ": ";
+    SQLite::Statement stmt(
+        sql_->db, "SELECT n, data, digest FROM checkpoint_chunks WHERE seq = ? ORDER BY n");
+    stmt.bind(1, static_cast<std::int64_t>(info.seq));
+    std::int64_t n = 0;
+    while (stmt.executeStep()) {
+      if (stmt.getColumn(0).getInt64() != n || n >= info.chunks) {
+        throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " missing or extra");
+      }
+      const std::string_view data = column_bytes(stmt.getColumn(1));
+      sql_->sha.begin();
+      sql_->sha.add(data.data(), data.size());
+      if (sql_->sha.finish() != column_bytes(stmt.getColumn(2))) {
+        throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " damaged");
+      }
+      try {
+        sink(data);
+      } catch (const Error& e) {
+        throw Error(e.code(), where + e.what());
+      }
+      ++n;
+    }
+    if (n != info.chunks) {
+      throw Error(ErrorCode::Corrupt, where + "has " + std::to_string(n) + " of its " +
+                                          std::to_string(info.chunks) + " chunks");
+    }
+  });
+}
+
+void Journal::resume_after(std::uint64_t seq, std::string hash) {
+  verified_seq_ = seq;
+  verified_hash_ = std::move(hash);
+  pending_seq_ = 0;
+  sql_->last_data_version = -1;
+}
+
+void Journal::write_checkpoint(std::uint64_t seq, std::string_view hash, std::int64_t created_at,
+                               const std::function<void(const ChunkSink&)>& produce, int keep) {
+  begin_write();
+  try {
+    guarded(config_.path, "write checkpoint", [&] {
+      auto& db = sql_->db;
+      db.exec(kCheckpointSchemaSql);
+      SQLite::Statement exists(db, "SELECT 1 FROM checkpoints WHERE seq = ?");
+      exists.bind(1, static_cast<std::int64_t>(seq));
+      if (exists.executeStep()) return;
+      exists.reset();
+      SQLite::Statement chunk(
+          db, "INSERT INTO checkpoint_chunks (seq, n, data, digest) VALUES (?, ?, ?, ?)");
+      std::int64_t n = 0;
+      produce([&](std::string_view data) {
+        if (data.size() > static_cast<std::size_t>(INT32_MAX)) {
+          throw Error(ErrorCode::Storage, config_.path + ": checkpoint chunk of " +
+                                              std::to_string(data.size()) + " bytes is too large");
+        }
+        sql_->sha.begin();
+        sql_->sha.add(data.data(), data.size());
+        const std::string digest = sql_->sha.finish();
+        chunk.bind(1, static_cast<std::int64_t>(seq));
+        chunk.bind(2, n);
+        chunk.bindNoCopy(3, data.data(), static_cast<int>(data.size()));
+        chunk.bindNoCopy(4, digest.data(), static_cast<int>(digest.size()));
+        chunk.exec();
+        chunk.reset();
+        chunk.clearBindings();
+        ++n;
+      });
+      SQLite::Statement head(
+          db,
+          "INSERT INTO checkpoints (seq, hash, format, chunks, created_at) VALUES (?, ?, ?, ?, ?)");
+      head.bind(1, static_cast<std::int64_t>(seq));
+      head.bindNoCopy(2, hash.data(), static_cast<int>(hash.size()));
+      head.bind(3, static_cast<std::int64_t>(events::kCheckpointFormat));
+      head.bind(4, n);
+      head.bind(5, created_at);
+      head.exec();
+      SQLite::Statement prune_chunks(db,
+                                     "DELETE FROM checkpoint_chunks WHERE seq NOT IN "
+                                     "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)");
+      prune_chunks.bind(1, keep);
+      prune_chunks.exec();
+      SQLite::Statement prune(db,
+                              "DELETE FROM checkpoints WHERE seq NOT IN "
+                              "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)");
+      prune.bind(1, keep);
+      prune.exec();
+    });
+    commit();
+  } catch (...) {
+    rollback();
+    throw;
+  }
 }
 
 void Journal::begin_write() {

@@ -21,6 +21,22 @@
 //                      | u32le len, session_id | u32le len, task_id | u32le len, payload )
 //   hash(0) = 32 zero bytes
 //
+// Checkpoints, a cache derived from the events (created with the first checkpoint; a file
+// without them is a complete journal, and readers that do not know them ignore them):
+//
+//   CREATE TABLE checkpoints (
+//     seq        INTEGER PRIMARY KEY,  -- the last event the checkpoint covers
+//     hash       BLOB    NOT NULL,     -- that event's hash
+//     format     INTEGER NOT NULL,     -- events::kCheckpointFormat of the writer
+//     chunks     INTEGER NOT NULL,     -- number of rows in checkpoint_chunks
+//     created_at INTEGER NOT NULL);    -- microseconds since the Unix epoch, UTC
+//   CREATE TABLE checkpoint_chunks (
+//     seq    INTEGER NOT NULL,         -- the checkpoint's seq
+//     n      INTEGER NOT NULL,         -- 0, 1, 2, …
+//     data   BLOB    NOT NULL,         -- grammar in events/checkpoint.hpp
+//     digest BLOB    NOT NULL,         -- SHA-256 of data
+//     PRIMARY KEY (seq, n));
+//
 // WAL mode; synchronous FULL or NORMAL by Durability.
 #pragma once
 
@@ -116,6 +132,39 @@ class Journal {
 
   /// The schema version the file declares (PRAGMA user_version).
   int schema_version();
+
+  // ---- checkpoints: a cache of the views, never trusted over the events ----------------------
+
+  struct CheckpointInfo {
+    std::uint64_t seq = 0;  ///< the last event it covers
+    std::string hash;       ///< that event's hash, as the checkpoint recorded it
+    std::int64_t format = 0;
+    std::int64_t chunks = 0;
+  };
+
+  /// The stored checkpoints, newest first; none if the file has no checkpoint table.
+  std::vector<CheckpointInfo> checkpoints();
+
+  /// Hands the chunks of checkpoint `info` to `sink` in order, each after its digest matched.
+  /// Throws Error(Corrupt) for a missing or extra chunk or a digest mismatch.
+  void read_checkpoint(const CheckpointInfo& info,
+                       const std::function<void(std::string_view)>& sink);
+
+  /// Continues after views were restored from a checkpoint of event `seq` whose stored hash is
+  /// `hash`: the next read_new reads from event seq + 1 and checks it against `hash`.
+  void resume_after(std::uint64_t seq, std::string hash);
+
+  /// The hash of event verified_seq() (32 zero bytes for an empty journal).
+  const std::string& verified_hash() const noexcept { return verified_hash_; }
+
+  using ChunkSink = std::function<void(std::string_view)>;
+
+  /// Stores, in one transaction of its own, a checkpoint of the views after event `seq` (whose
+  /// hash is `hash`) made of the chunks `produce` hands to its sink, in order, then deletes all
+  /// but the newest `keep` checkpoints. Does nothing (produce is not called) if a checkpoint of
+  /// `seq` exists. Not inside a write. Throws like append() and commit(), and what produce throws.
+  void write_checkpoint(std::uint64_t seq, std::string_view hash, std::int64_t created_at,
+                        const std::function<void(const ChunkSink&)>& produce, int keep);
 
   /// BEGIN IMMEDIATE: takes the write lock (waiting up to busy_timeout, then Error(Busy)).
   void begin_write();

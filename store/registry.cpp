@@ -4,6 +4,7 @@
 //        → append → COMMIT → fold the event into the views → unlock → notify
 #include "taskjournal/registry.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include <boost/signals2/signal.hpp>
 
+#include "events/checkpoint.hpp"
 #include "events/event.hpp"
 #include "events/validate.hpp"
 #include "projections/views.hpp"
@@ -156,7 +158,7 @@ struct Registry::Impl {
                                      .durability = options.durability,
                                      .busy_timeout = options.busy_timeout,
                                      .exclusive = options.exclusive}) {
-    catch_up();
+    open_views();
   }
 
   Timestamp now() const { return options.clock ? options.clock() : system_now(); }
@@ -194,6 +196,122 @@ struct Registry::Impl {
     } catch (...) {
       views_stale = true;
       throw;
+    }
+  }
+
+  // ---- checkpoints ----------------------------------------------------------------------------
+
+  OpenReport open_report;
+  std::uint64_t checkpointed_seq = 0;  // the newest checkpoint known to exist (or attempted)
+
+  static constexpr int kCheckpointsKept = 2;
+  static constexpr std::size_t kCheckpointChunkBytes = 1 << 20;
+
+  // Hands `problem` to Options::on_problem, which must not fail anything.
+  void report(const Error& problem) const {
+    if (!options.on_problem) return;
+    try {
+      options.on_problem(problem);
+    } catch (...) {
+    }
+  }
+
+  // Builds the views at open: from the newest checkpoint that decodes and agrees with the
+  // events, then the events after it; or from the first event. A checkpoint is a cache: every
+  // doubt about one falls back to the events.
+  void open_views() {
+    const auto checkpoints = journal.checkpoints();  // newest first
+    if (!checkpoints.empty()) checkpointed_seq = checkpoints.front().seq;
+    for (const auto& info : checkpoints) {
+      if (!options.open_from_checkpoint || restore(info)) break;
+    }
+    try {
+      catch_up();
+    } catch (const Error& e) {
+      if (open_report.checkpoint_seq == 0 || e.code() != ErrorCode::Corrupt) throw;
+      // The events after the checkpoint do not fit it. Either is wrong: fold them all to know.
+      ignore_checkpoint(open_report.checkpoint_seq,
+                        std::string("the events after it do not fit it (") + e.what() + ")");
+      open_report.checkpoint_seq = 0;
+      rebuild();
+    }
+    open_report.events_folded = views.last_seq() - open_report.checkpoint_seq;
+  }
+
+  // Restores the views from checkpoint `info`; false (views untouched) if it is not usable.
+  bool restore(const store::Journal::CheckpointInfo& info) {
+    if (info.format != events::kCheckpointFormat) {
+      return ignore_checkpoint(info.seq, "format " + std::to_string(info.format) +
+                                             " (this build reads format " +
+                                             std::to_string(events::kCheckpointFormat) + ")");
+    }
+    std::string hash = journal.stored_hash(info.seq);
+    if (hash.empty()) return ignore_checkpoint(info.seq, "the journal has no such event");
+    if (hash != info.hash) {
+      return ignore_checkpoint(info.seq,
+                               "it disagrees with the journal (the event's hash differs)");
+    }
+    try {
+      projections::Views restored;
+      journal.read_checkpoint(info, [&](std::string_view chunk) {
+        events::decode_checkpoint_chunk(chunk, [&](events::CheckpointEntry&& entry) {
+          restored.restore_task(std::move(entry));
+        });
+      });
+      restored.finish_restore(info.seq);
+      views = std::move(restored);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Corrupt && e.code() != ErrorCode::Unsupported) throw;
+      return ignore_checkpoint(info.seq, e.what());
+    }
+    journal.resume_after(info.seq, std::move(hash));
+    open_report.checkpoint_seq = info.seq;
+    return true;
+  }
+
+  bool ignore_checkpoint(std::uint64_t seq, const std::string& why) {
+    std::string what =
+        journal.path() + ": checkpoint of event " + std::to_string(seq) + " ignored: " + why;
+    open_report.ignored_checkpoints.push_back(what);
+    report(Error(ErrorCode::Corrupt, std::move(what)));
+    return false;
+  }
+
+  // Stores a checkpoint of the views as they are (under the lock, views fresh); returns its seq.
+  std::uint64_t write_checkpoint() {
+    const std::uint64_t seq = views.last_seq();
+    if (seq == 0) return 0;
+    journal.write_checkpoint(
+        seq, journal.verified_hash(), system_now().time_since_epoch().count(),
+        [&](const store::Journal::ChunkSink& sink) {
+          events::CheckpointEncoder encoder;
+          views.for_each_task([&](const SessionTask& task, const std::vector<TaskMessage>& messages,
+                                  std::uint64_t events) {
+            encoder.add(task, messages, events);
+            if (encoder.size() >= kCheckpointChunkBytes) sink(encoder.take());
+          });
+          if (encoder.size() > 0) sink(encoder.take());
+        },
+        kCheckpointsKept);
+    checkpointed_seq = seq;
+    return seq;
+  }
+
+  // After a commit: the checkpoint Options::checkpoint_every asks for, if it is due. A failure
+  // is reported, not thrown (the call's events are committed), and tried again a period later.
+  void checkpoint_if_due() {
+    const std::uint64_t every = options.checkpoint_every;
+    if (every == 0 || options.read_only || views_stale) return;
+    if (views.last_seq() - std::min(checkpointed_seq, views.last_seq()) < every) return;
+    if (journal.verified_seq() != views.last_seq()) return;
+    try {
+      write_checkpoint();
+    } catch (const Error& e) {
+      checkpointed_seq = views.last_seq();
+      report(Error(e.code(), std::string("checkpoint not written: ") + e.what()));
+    } catch (const std::exception& e) {
+      checkpointed_seq = views.last_seq();
+      report(Error(ErrorCode::Storage, std::string("checkpoint not written: ") + e.what()));
     }
   }
 
@@ -372,6 +490,7 @@ struct Registry::Impl {
     Transaction tx(*this);
     auto answer = command(tx);
     auto notices = tx.commit();
+    checkpoint_if_due();
     guard.unlock();
     notify(notices);
     return answer;
@@ -535,6 +654,7 @@ void Registry::batch(const std::function<void(Batch&)>& body) {
   }
   r.batch_thread.store(std::thread::id{});
   auto notices = tx.commit();
+  r.checkpoint_if_due();
   guard.unlock();
   r.notify(notices);
 }
@@ -584,6 +704,17 @@ std::uint64_t Registry::last_seq() {
   impl_->refresh();
   return impl_->views.last_seq();
 }
+
+std::uint64_t Registry::checkpoint() {
+  auto guard = impl_->lock();
+  if (impl_->options.read_only) {
+    throw Error(ErrorCode::ReadOnly, impl_->journal.path() + ": journal opened read-only");
+  }
+  impl_->refresh();
+  return impl_->write_checkpoint();
+}
+
+const OpenReport& Registry::open_report() const noexcept { return impl_->open_report; }
 
 namespace {
 template <class Signal, class Slot>

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 
+#include "taskjournal/error.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -28,6 +30,22 @@ struct Options {
   /// other connection, in this process or another, can read or write the file (they get Busy).
   /// Reads then skip the check for other writers' commits, which makes them several times faster.
   bool exclusive = false;
+  /// Store a checkpoint of the views each time this many events were appended since the last
+  /// one (0: never), so that opening restores the newest checkpoint and folds only the events
+  /// after it. The checkpoint is written by the call whose event crosses the threshold, after its
+  /// commit and in a transaction of its own; that call takes longer (about the time to encode
+  /// the views) but never fails for it. The newest two checkpoints are kept. See README,
+  /// "Checkpoints".
+  std::uint64_t checkpoint_every = 100'000;
+  /// Open from the newest usable checkpoint (true), or ignore checkpoints and fold, verifying
+  /// its hash chain, every event from the first (false). Opening from a checkpoint checks the
+  /// events after it, not those it covers; `taskjournal-replay verify` checks them all.
+  bool open_from_checkpoint = true;
+  /// Called with every problem the registry worked around instead of failing a call: a
+  /// checkpoint ignored on open (damaged, of another format, or disagreeing with the events) or
+  /// one that could not be written. Runs in the thread of the call (or of open) while the
+  /// registry is locked: it must not call the registry. What it throws is swallowed.
+  std::function<void(const Error&)> on_problem;
 };
 
 }  // namespace taskjournal

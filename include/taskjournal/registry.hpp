@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,6 +41,16 @@ class Batch {
   struct Context;
   explicit Batch(Context& context) : context_(context) {}
   Context& context_;
+};
+
+/// How Registry::open built the views.
+struct OpenReport {
+  /// The event the checkpoint used covers; 0 if the views were folded from the first event.
+  std::uint64_t checkpoint_seq = 0;
+  /// Events folded (and checked) after the checkpoint, or from the first event without one.
+  std::uint64_t events_folded = 0;
+  /// Why each checkpoint newer than the one used (or every one, without) was ignored.
+  std::vector<std::string> ignored_checkpoints;
 };
 
 /// The session task registry of CONTRACT.md, stored as an append-only journal of events.
@@ -141,6 +152,16 @@ class Registry {
 
   /// The sequence number of the newest event these views include (0 for an empty journal).
   std::uint64_t last_seq();
+
+  /// Stores a checkpoint of the views now, whatever Options::checkpoint_every says, and returns
+  /// the sequence number it covers (0 for an empty journal: nothing is written). A checkpoint of
+  /// that event that already exists is kept. Throws Error(ReadOnly) on a read-only registry,
+  /// Error(Busy) or Error(Storage) as a write does; the events are never affected.
+  std::uint64_t checkpoint();
+
+  /// How open built the views: from which checkpoint, how many events were folded, which
+  /// checkpoints were ignored and why.
+  const OpenReport& open_report() const noexcept;
 
  private:
   friend class Batch;
