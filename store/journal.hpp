@@ -29,6 +29,8 @@
 //     hash       BLOB    NOT NULL,     -- that event's hash
 //     format     INTEGER NOT NULL,     -- events::kCheckpointFormat of the writer
 //     chunks     INTEGER NOT NULL,     -- number of rows in checkpoint_chunks
+//     tasks      INTEGER NOT NULL,     -- tasks in the views (to size them before restoring)
+//     messages   INTEGER NOT NULL,     -- messages in the views
 //     created_at INTEGER NOT NULL);    -- microseconds since the Unix epoch, UTC
 //   CREATE TABLE checkpoint_chunks (
 //     seq    INTEGER NOT NULL,         -- the checkpoint's seq
@@ -140,6 +142,8 @@ class Journal {
     std::string hash;       ///< that event's hash, as the checkpoint recorded it
     std::int64_t format = 0;
     std::int64_t chunks = 0;
+    std::uint64_t tasks = 0;     ///< as the checkpoint says: a hint, not checked
+    std::uint64_t messages = 0;  ///< likewise
   };
 
   /// The stored checkpoints, newest first; none if the file has no checkpoint table.
@@ -159,11 +163,12 @@ class Journal {
 
   using ChunkSink = std::function<void(std::string_view)>;
 
-  /// Stores, in one transaction of its own, a checkpoint of the views after event `seq` (whose
-  /// hash is `hash`) made of the chunks `produce` hands to its sink, in order, then deletes all
-  /// but the newest `keep` checkpoints. Does nothing (produce is not called) if a checkpoint of
-  /// `seq` exists. Not inside a write. Throws like append() and commit(), and what produce throws.
-  void write_checkpoint(std::uint64_t seq, std::string_view hash, std::int64_t created_at,
+  /// Stores, in one transaction of its own, the checkpoint `info` (seq, hash, tasks, messages;
+  /// format and chunks are filled in) made of the chunks `produce` hands to its sink, in order,
+  /// then deletes all but the newest `keep` checkpoints. Does nothing (produce is not called) if
+  /// a checkpoint of info.seq exists. Not inside a write. Throws like append() and commit(), and
+  /// what produce throws.
+  void write_checkpoint(const CheckpointInfo& info, std::int64_t created_at,
                         const std::function<void(const ChunkSink&)>& produce, int keep);
 
   /// BEGIN IMMEDIATE: takes the write lock (waiting up to busy_timeout, then Error(Busy)).

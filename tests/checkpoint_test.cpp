@@ -474,7 +474,8 @@ TEST(Checkpoints, FailedCheckpointWriteIsReportedAndTheCallSucceeds) {
     Sql sql(dir / "j.db");
     sql.exec(
         "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, format INTEGER "
-        "NOT NULL, chunks INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+        "NOT NULL, chunks INTEGER NOT NULL, tasks INTEGER NOT NULL, messages INTEGER NOT NULL, "
+        "created_at INTEGER NOT NULL);"
         "CREATE TRIGGER no_checkpoints BEFORE INSERT ON checkpoints "
         "BEGIN SELECT RAISE(ABORT, 'no checkpoints here'); END;");
   }
@@ -589,4 +590,63 @@ TEST(Checkpoints, OpenFromCheckpointFalseFoldsAndVerifiesEveryEvent) {
     EXPECT_EQ(e.code(), ErrorCode::Corrupt);
     EXPECT_NE(std::string(e.what()).find("event 2"), std::string::npos) << e.what();
   }
+}
+
+TEST(Checkpoints, CountsInTheCheckpointAreOnlyAHint) {
+  // tasks and messages size the views before restoring; absurd values must not allocate them.
+  TempDir dir;
+  FakeClock clock;
+  const std::uint64_t seq = journal_with_checkpoint(dir / "j.db", clock, 20, 3);
+  {
+    Sql sql(dir / "j.db");
+    sql.exec("UPDATE checkpoints SET tasks = 1000000000000000, messages = 1000000000000000");
+  }
+  auto r = Registry::open(dir / "j.db", quiet(clock));
+  EXPECT_EQ(r.open_report().checkpoint_seq, seq);
+  EXPECT_EQ(dump(r), full_fold(dir / "j.db", dir / "copy.db", clock));
+}
+
+TEST(Checkpoints, ManyChunksRestoreAndAnEarlyBadChunkStopsTheReader) {
+  // Views of several MiB: the checkpoint spans several chunks, read and decoded by a second
+  // thread while the first builds the views. A bad task in chunk 0 must stop that reader and
+  // fall back to the full fold.
+  TempDir dir;
+  FakeClock clock;
+  std::uint64_t seq = 0;
+  {
+    auto r = Registry::open(dir / "j.db", quiet(clock));
+    r.batch([](Batch& b) {
+      for (int i = 0; i < 4000; ++i) {
+        b.create({.session_id = kSessions[static_cast<std::size_t>(i) % 3],
+                  .id = "t" + std::to_string(i),
+                  .kind = "tool",
+                  .display_name = std::string(1000, 'x')});
+      }
+    });
+    populate(r, 4000, 10);
+    seq = r.checkpoint();
+    populate(r, 4010, 5);
+  }
+  Sql sql(dir / "j.db");
+  ASSERT_GE(sql.ints("SELECT chunks FROM checkpoints").at(0), 3);
+  {
+    auto r = Registry::open(dir / "j.db", quiet(clock));
+    EXPECT_EQ(r.open_report().checkpoint_seq, seq);
+    EXPECT_EQ(dump(r), full_fold(dir / "j.db", dir / "copy.db", clock));
+  }
+  events::CheckpointEncoder encoder;
+  std::string first_id;
+  events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq), 0),
+                                  [&](events::CheckpointEntry&& e) {
+                                    if (first_id.empty()) first_id = e.task.id;
+                                    e.task.id = first_id;  // every task of chunk 0 the same id
+                                    encoder.add(e.task, e.messages, e.events);
+                                  });
+  sql.set_chunk(static_cast<std::int64_t>(seq), 0, encoder.take(), /*fix_digest=*/true);
+  auto r = Registry::open(dir / "j.db", quiet(clock));
+  EXPECT_EQ(r.open_report().checkpoint_seq, 0u);
+  ASSERT_EQ(r.open_report().ignored_checkpoints.size(), 1u);
+  EXPECT_NE(r.open_report().ignored_checkpoints[0].find("stored twice"), std::string::npos)
+      << r.open_report().ignored_checkpoints[0];
+  EXPECT_EQ(dump(r), full_fold(dir / "j.db", dir / "copy.db", clock));
 }
