@@ -539,7 +539,11 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
       }
     }
     try {
-      if (registry) compare_with(*registry);
+      if (registry) {
+        report.checkpoint_seq = registry->open_report().checkpoint_seq;
+        report.ignored_checkpoints = registry->open_report().ignored_checkpoints;
+        compare_with(*registry);
+      }
     } catch (const Error& e) {
       problem(0, std::string("comparing with a registry's views failed: ") + e.what());
     }

@@ -330,9 +330,10 @@ struct Registry::Impl {
     reader->join();
   }
 
-  bool ignore_checkpoint(std::uint64_t seq, const std::string& why) {
-    std::string what =
-        journal.path() + ": checkpoint of event " + std::to_string(seq) + " ignored: " + why;
+  bool ignore_checkpoint(std::uint64_t seq, std::string_view why) {
+    const std::string subject = journal.path() + ": checkpoint of event " + std::to_string(seq);
+    if (why.starts_with(subject + ": ")) why.remove_prefix(subject.size() + 2);
+    std::string what = subject + " ignored: " + std::string(why);
     open_report.ignored_checkpoints.push_back(what);
     report(Error(ErrorCode::Corrupt, std::move(what)));
     return false;

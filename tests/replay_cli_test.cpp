@@ -447,8 +447,61 @@ TEST_F(ReplayCli, VerifyPassesOnAHealthyJournal) {
             "invariants and registry views hold\n");
   expect_ok(run({"verify", "s.db", "--json"}),
             R"({"ok":true,"events":15,"last_seq":15,"tasks":3,"messages":2,"problems":[],)"
-            R"("truncated":false})"
+            R"("truncated":false,"checkpoint_seq":0,"ignored_checkpoints":[]})"
             "\n");
+}
+
+// A journal with a checkpoint: verify's registry restores its views from it, so comparing them
+// with verify's own full fold checks the checkpoint too.
+TEST_F(ReplayCli, VerifyChecksTheCheckpointAgainstTheFold) {
+  const std::string db = fresh_sample("checkpointed.db");
+  {
+    auto r = Registry::open(path(db), {.checkpoint_every = 0});
+    ASSERT_EQ(r.checkpoint(), 15u);
+  }
+  expect_ok(run({"verify", db}),
+            "ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads, lifecycle "
+            "invariants and registry views hold\n"
+            "checkpoint of event 15: the registry's views restored from it equal the fold\n");
+}
+
+TEST_F(ReplayCli, VerifyWarnsOfADamagedCheckpointAndPasses) {
+  const std::string db = fresh_sample("damaged-checkpoint.db");
+  {
+    auto r = Registry::open(path(db), {.checkpoint_every = 0});
+    r.checkpoint();
+  }
+  RawJournal(path(db)).exec("UPDATE checkpoint_chunks SET digest = zeroblob(32)");
+  expect_ok(run({"verify", db}),
+            "ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads, lifecycle "
+            "invariants and registry views hold\n"
+            "warning: " +
+                db + ": checkpoint of event 15 ignored: chunk 0 damaged\n");
+}
+
+TEST_F(ReplayCli, VerifyCatchesACheckpointThatDiffersFromTheFold) {
+  // Well-formed, with valid digests and counts, and the later events fit it; only a full fold
+  // shows that a task's display name in it is not the journal's.
+  const std::string db = fresh_sample("forged-checkpoint.db");
+  {
+    auto r = Registry::open(path(db), {.checkpoint_every = 0});
+    r.checkpoint();
+  }
+  {
+    RawJournal raw(path(db));
+    raw.exec(
+        "UPDATE checkpoint_chunks SET data = CAST(replace(CAST(data AS TEXT), 'Review the "
+        "change', 'Review the chanGe') AS BLOB)");
+    raw.add_sha256_function();
+    raw.exec("UPDATE checkpoint_chunks SET digest = sha256(data)");
+  }
+  const Result r = run({"verify", db});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("FAILED: a registry's"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("differs from the fold"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("note: the registry restored its views from the checkpoint of event 15"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST_F(ReplayCli, VerifyCatchesARowAlteredByAnotherTool) {
@@ -494,7 +547,7 @@ TEST_F(ReplayCli, VerifyCatchesADeletedRow) {
   EXPECT_EQ(j.out,
             R"({"ok":false,"events":14,"last_seq":15,"tasks":3,"messages":2,"problems":[)"
             R"~({"seq":7,"what":"event 7: missing (sequence gap: event 8 follows event 6)"}],)~"
-            R"("truncated":false})"
+            R"("truncated":false,"checkpoint_seq":0,"ignored_checkpoints":[]})"
             "\n");
 }
 

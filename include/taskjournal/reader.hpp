@@ -103,6 +103,12 @@ struct VerifyReport {
   /// Registry::open refused the path itself (Error(Storage): a symlink, a file owned by another
   /// user). Empty otherwise.
   std::string comparison_skipped;
+  /// The checkpoint the compared registry restored its views from (0: none, or not compared):
+  /// the comparison then checked that checkpoint, plus the events after it, against this fold.
+  std::uint64_t checkpoint_seq = 0;
+  /// Checkpoints that registry ignored, and why (Registry::open_report). Not problems of the
+  /// journal, whose events alone decide; a damaged checkpoint is worth knowing about.
+  std::vector<std::string> ignored_checkpoints;
   bool ok() const noexcept { return problems.empty(); }
 };
 

@@ -21,6 +21,16 @@
 
 namespace taskjournal::testing {
 
+/// SHA-256 of `data`.
+inline std::string sha256(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), md.data(), &size, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("EVP_Digest failed");
+  }
+  return std::string(reinterpret_cast<const char*>(md.data()), size);
+}
+
 /// SHA-256(prev ‖ u64le seq ‖ u32le len ‖ type ‖ u32le version ‖ i64le recorded_at ‖ u32le len ‖
 /// session_id ‖ u32le len ‖ task_id ‖ u32le len ‖ payload).
 inline std::string journal_hash(std::string_view prev, std::uint64_t seq, std::string_view type,
@@ -76,6 +86,17 @@ class RawJournal {
   }
 
   /// Removes the immutability triggers, as a tool bent on editing the table would.
+  /// Registers the SQL function sha256(X), the SHA-256 of blob X (to forge checkpoint digests).
+  void add_sha256_function() {
+    auto fn = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+      const auto* data = static_cast<const char*>(sqlite3_value_blob(argv[0]));
+      const auto size = static_cast<std::size_t>(sqlite3_value_bytes(argv[0]));
+      const std::string digest = sha256(std::string_view(data ? data : "", data ? size : 0));
+      sqlite3_result_blob(ctx, digest.data(), static_cast<int>(digest.size()), SQLITE_TRANSIENT);
+    };
+    sqlite3_create_function(db_, "sha256", 1, SQLITE_UTF8, nullptr, fn, nullptr, nullptr);
+  }
+
   void drop_triggers() {
     exec("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete");
   }

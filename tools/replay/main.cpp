@@ -649,7 +649,12 @@ int cmd_verify(const Args& args) {
     if (!report.comparison_skipped.empty()) {
       out += ",\"comparison_skipped\":" + quote(report.comparison_skipped);
     }
-    out += "}";
+    out += ",\"checkpoint_seq\":" + std::to_string(report.checkpoint_seq) +
+           ",\"ignored_checkpoints\":[";
+    for (std::size_t i = 0; i < report.ignored_checkpoints.size(); ++i) {
+      out += (i ? "," : "") + quote(report.ignored_checkpoints[i]);
+    }
+    out += "]}";
     std::cout << out << '\n';
     return report.ok() ? 0 : 1;
   }
@@ -658,16 +663,26 @@ int cmd_verify(const Args& args) {
   };
   const std::string counts = count(report.events, "event") + ", " + count(report.tasks, "task") +
                              ", " + count(report.messages, "message");
+  // After the verdict: what the registry's views were built from, and checkpoints it passed over.
+  auto checkpoint_lines = [&] {
+    if (report.ok() && report.comparison_skipped.empty() && report.checkpoint_seq != 0) {
+      std::cout << "checkpoint of event " << report.checkpoint_seq
+                << ": the registry's views restored from it equal the fold\n";
+    }
+    for (const auto& why : report.ignored_checkpoints) std::cout << "warning: " << why << '\n';
+  };
   if (report.ok() && !report.comparison_skipped.empty()) {
     std::cout << "ok: " << counts
               << "; sequence, hash chain, payloads and lifecycle invariants hold (registry views "
                  "not compared: "
               << report.comparison_skipped << ")\n";
+    checkpoint_lines();
     return 0;
   }
   if (report.ok()) {
     std::cout << "ok: " << counts
               << "; sequence, hash chain, payloads, lifecycle invariants and registry views hold\n";
+    checkpoint_lines();
     return 0;
   }
   const std::size_t n = report.problems.size();
@@ -678,6 +693,11 @@ int cmd_verify(const Args& args) {
     for (const auto& p : report.problems) std::cout << "  " << p.what << '\n';
     if (report.truncated) std::cout << "  ...\n";
   }
+  if (report.checkpoint_seq != 0) {
+    std::cout << "note: the registry restored its views from the checkpoint of event "
+              << report.checkpoint_seq << '\n';
+  }
+  checkpoint_lines();
   return 1;
 }
 
