@@ -206,6 +206,30 @@ double raw_scan_seconds(const fs::path& journal, std::uint64_t* rows_out) {
   return seconds_since(start);
 }
 
+// Bytes of the events table's rows and of the newest checkpoint's chunks, as SQLite stores them.
+std::pair<double, double> table_megabytes(const fs::path& journal) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(journal.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  auto sum = [&](const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    double mb = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      mb = sqlite3_column_double(s, 0) / 1e6;
+    }
+    sqlite3_finalize(s);
+    return mb;
+  };
+  const double events =
+      sum("SELECT sum(length(type) + length(session_id) + length(task_id) + length(payload) + "
+          "length(hash) + 24) FROM events");
+  const double checkpoint =
+      sum("SELECT sum(length(data) + length(digest)) FROM checkpoint_chunks WHERE seq = "
+          "(SELECT max(seq) FROM checkpoints)");
+  sqlite3_close(db);
+  return {events, checkpoint};
+}
+
 // ---- measurements in a child process (peak RSS of the open alone)
 // --------------------------------
 
@@ -567,6 +591,8 @@ int main(int argc, char** argv) {
       "| checkpoint open s | checkpoint / full | RSS MB | peak MB |");
   rep.line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   std::ofstream plot_data(s.dir / "open.dat");
+  std::vector<double> checkpoint_write_s;
+  std::vector<std::string> size_lines;
   {
     const fs::path file = s.dir / "c-journal.db";
     remove_journal(file);
@@ -588,7 +614,9 @@ int main(int argc, char** argv) {
           }
         };
         grow(size - std::min<std::uint64_t>(kCheckpointTail, size / 10));
+        const auto start = Clock::now();
         r.checkpoint();
+        checkpoint_write_s.push_back(seconds_since(start));
         grow(size);
         events = r.last_seq();
       }
@@ -610,9 +638,22 @@ int main(int argc, char** argv) {
                " | " + fmt(last.peak_mb, 1) + " | " + fmt(cp, 3) + " | " + ratio(cp, o) + " | " +
                fmt(last_checkpoint.rss_mb, 1) + " | " + fmt(last_checkpoint.peak_mb, 1) + " |");
       plot_data << events << " " << o << " " << last.rss_mb << "\n";
+      const auto [events_mb, checkpoint_mb] = table_megabytes(file);
+      size_lines.push_back("| " + fmt(double(events)) + " | " + fmt(events_mb, 1) + " | " +
+                           fmt(checkpoint_mb, 1) + " | " + fmt(checkpoint_write_s.back(), 3) +
+                           " |");
     }
   }
   plot_data.close();
+  rep.line("");
+  rep.line(
+      "Checkpoint size and cost: the events' bytes as stored (columns plus 24 bytes of integers "
+      "per row), the newest checkpoint's chunk bytes, and the time `Registry::checkpoint()` took "
+      "to write it (with `Durability::Normal`).");
+  rep.line("");
+  rep.line("| events | events MB | checkpoint MB | checkpoint write s |");
+  rep.line("|---:|---:|---:|---:|");
+  for (const auto& line : size_lines) rep.line(line);
   rep.line("");
   const fs::path png = s.out.parent_path() / (s.out.stem().string() + "-open.png");
   {
