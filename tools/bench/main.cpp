@@ -5,6 +5,7 @@
 // and memory against journal size) — see README "Benchmarks" and docs/benchmarks.md.
 //
 //   taskjournal-bench [--quick] [--rounds R] [--out FILE.md] [--dir DIR] [--open-sizes a,b,c]
+//                     [--only a|b|batch|c]
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -46,6 +47,8 @@ struct Settings {
   std::vector<std::uint64_t> open_sizes{10'000, 100'000, 1'000'000};
   fs::path dir = fs::temp_directory_path() / "taskjournal-bench";
   fs::path out = "docs/benchmarks.md";
+  std::string only;  // empty: every workload; else one of a, b, batch, c
+  bool runs(const std::string& workload) const { return only.empty() || only == workload; }
 };
 
 double seconds_since(Clock::time_point start) {
@@ -352,9 +355,15 @@ int main(int argc, char** argv) {
       std::stringstream list(next());
       std::string item;
       while (std::getline(list, item, ',')) s.open_sizes.push_back(std::stoull(item));
+    } else if (a == "--only") {
+      s.only = next();
+      if (s.only != "a" && s.only != "b" && s.only != "batch" && s.only != "c") {
+        std::cerr << "taskjournal-bench: --only takes a, b, batch or c\n";
+        return 2;
+      }
     } else {
       std::cerr << "usage: taskjournal-bench [--quick] [--rounds R] [--out FILE.md] [--dir DIR] "
-                   "[--open-sizes N,N,...]\n";
+                   "[--open-sizes N,N,...] [--only a|b|batch|c]\n";
       return a == "--help" ? 0 : 2;
     }
   }
@@ -384,6 +393,7 @@ int main(int argc, char** argv) {
   rep.line("|---|---:|---:|---:|---:|---:|");
   std::map<std::string, double> figures;
   for (tj::Durability d : {tj::Durability::Full, tj::Durability::Normal}) {
+    if (!s.runs("a")) break;
     const bool full = d == tj::Durability::Full;
     const int tasks = full ? s.full_tasks : s.normal_tasks;
     const double calls = double(tasks) * kCallsPerLifecycle;
@@ -433,7 +443,7 @@ int main(int argc, char** argv) {
       "checks for other writers on every read; `exclusive` opens the file with SQLite's "
       "exclusive locking and skips that check.");
   rep.line("");
-  {
+  if (s.runs("b")) {
     const fs::path tj_file = s.dir / "b-taskjournal.db";
     const fs::path snap_file = s.dir / "b-snapshot.db";
     remove_journal(tj_file);
@@ -529,7 +539,7 @@ int main(int argc, char** argv) {
   // ---------------------------------------------------------------------------
   rep.line("## Batched appends (1,000 calls per transaction, Durability::Full)");
   rep.line("");
-  {
+  if (s.runs("batch")) {
     std::vector<double> t, rw;
     for (int round = 0; round < s.rounds; ++round) {
       const fs::path tj_file = s.dir / "batch-taskjournal.db";
@@ -593,7 +603,7 @@ int main(int argc, char** argv) {
   std::ofstream plot_data(s.dir / "open.dat");
   std::vector<double> checkpoint_write_s;
   std::vector<std::string> size_lines;
-  {
+  if (s.runs("c")) {
     const fs::path file = s.dir / "c-journal.db";
     remove_journal(file);
     std::uint64_t events = 0;
@@ -646,15 +656,17 @@ int main(int argc, char** argv) {
   }
   plot_data.close();
   rep.line("");
-  rep.line(
-      "Checkpoint size and cost: the events' bytes as stored (columns plus 24 bytes of integers "
-      "per row), the newest checkpoint's chunk bytes, and the time `Registry::checkpoint()` took "
-      "to write it (with `Durability::Normal`).");
-  rep.line("");
-  rep.line("| events | events MB | checkpoint MB | checkpoint write s |");
-  rep.line("|---:|---:|---:|---:|");
-  for (const auto& line : size_lines) rep.line(line);
-  rep.line("");
+  if (!size_lines.empty()) {
+    rep.line(
+        "Checkpoint size and cost: the events' bytes as stored (columns plus 24 bytes of integers "
+        "per row), the newest checkpoint's chunk bytes, and the time `Registry::checkpoint()` took "
+        "to write it (with `Durability::Normal`).");
+    rep.line("");
+    rep.line("| events | events MB | checkpoint MB | checkpoint write s |");
+    rep.line("|---:|---:|---:|---:|");
+    for (const auto& line : size_lines) rep.line(line);
+    rep.line("");
+  }
   const fs::path png = s.out.parent_path() / (s.out.stem().string() + "-open.png");
   {
     std::ofstream gp(s.dir / "open.gp");
@@ -669,7 +681,9 @@ int main(int argc, char** argv) {
           "linespoints title 'RSS (MB)' axes x1y2\n";
   }
   const std::string gnuplot = "gnuplot '" + (s.dir / "open.gp").string() + "' 2>/dev/null";
-  if (std::system(gnuplot.c_str()) == 0) {
+  if (!s.runs("c")) {
+    rep.line("(open not measured: no plot)");
+  } else if (std::system(gnuplot.c_str()) == 0) {
     rep.line("![open time and memory](" + png.filename().string() + ")");
   } else {
     rep.line("(gnuplot not found: no plot)");
@@ -683,6 +697,7 @@ int main(int argc, char** argv) {
   rep.line("| goal | ratio | verdict |");
   rep.line("|---|---:|---|");
   auto goal = [&](const std::string& what, double r, double target) {
+    if (!(r > 0)) return;  // a workload left out by --only
     rep.line("| " + what + " ≥ " + fmt(target, 1) + " | " + fmt(r, 2) + " | " + verdict(r, target) +
              " |");
   };
@@ -698,9 +713,10 @@ int main(int argc, char** argv) {
     const std::string largest = std::to_string(s.open_sizes.back());
     goal("(c) open " + largest + ": fold / raw scan", figures["c_ratio_" + largest], 0.5);
     const double cp = figures["c_checkpoint_" + largest];
-    rep.line("| (c) open " + largest + " from a checkpoint ≤ " + fmt(double(kCheckpointTail)) +
-             " events from the end: time / full fold ≤ 0.10 | " + fmt(cp, 3) + " | " +
-             (cp <= 0.10 ? "met" : "**not met**") + " |");
+    if (cp > 0)
+      rep.line("| (c) open " + largest + " from a checkpoint ≤ " + fmt(double(kCheckpointTail)) +
+               " events from the end: time / full fold ≤ 0.10 | " + fmt(cp, 3) + " | " +
+               (cp <= 0.10 ? "met" : "**not met**") + " |");
   }
   goal("batch of 1,000: taskjournal / raw", figures["batch_tj"] / figures["batch_raw"], 0.7);
   rep.line("");
