@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -163,6 +164,22 @@ struct ResetOnExit {
   ~ResetOnExit() { s.tryReset(); }
 };
 
+// A statement stepped with SQLite's own API, for the per-call paths where SQLiteCpp's wrappers
+// (shared_ptr copies per column, checks) cost more than the step.
+struct FinalizeStatement {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using RawStatement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+
+RawStatement prepare_raw(SQLite::Database& db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  const int rc =
+      sqlite3_prepare_v3(db.getHandle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+  RawStatement owned(s);
+  if (rc != SQLITE_OK) throw SQLite::Exception(db.getHandle(), rc);
+  return owned;
+}
+
 std::string_view column_bytes(const SQLite::Column& column) {
   return {static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes())};
 }
@@ -193,16 +210,66 @@ struct RowView {
 
 struct Journal::Sql {
   SQLite::Database db;
-  SQLite::Statement data_version;
+  RawStatement data_version;
   std::optional<SQLite::Statement> read_after;
   std::optional<SQLite::Statement> task_rows;
   std::optional<SQLite::Statement> insert;
   Sha256 sha;
   std::int64_t last_data_version = -1;
 
+  // The wal-index header (https://sqlite.org/walformat.html, "The WAL-Index Header": two copies
+  // of 48 bytes at the start of the -shm file), as seen just before the last data_version check.
+  // Every commit rewrites it (mxFrame grows or the salts change, and its checksum with them), and
+  // while this connection is open the file cannot leave WAL mode (it holds a SHARED lock on the
+  // database file), so an unchanged header means no commit since that check: reads skip the
+  // read transaction, whose file locks are two fcntl calls and a stat. `wal_file` is null until
+  // the connection is known to be in WAL mode with a shared-memory wal-index.
+  using WalHeader = std::array<std::uint32_t, 24>;
+  sqlite3_file* wal_file = nullptr;
+  bool wal_mode_known = false;
+  bool wal_header_valid = false;
+  WalHeader wal_header{};
+
+  bool read_wal_header(WalHeader& out) {
+    void volatile* region = nullptr;
+    // Region 0 is mapped already (the WAL is open); 32768 is SQLite's wal-index page size.
+    if (wal_file->pMethods->xShmMap(wal_file, 0, 32768, 0, &region) != SQLITE_OK || !region) {
+      return false;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const auto* words = static_cast<const volatile std::uint32_t*>(region);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = words[i];
+    return true;
+  }
+
+  // After the first data_version check (which opened the WAL, if any): is the connection in WAL
+  // mode with a shared-memory wal-index it can map?
+  void find_wal() {
+    wal_mode_known = true;
+    const char* mode = nullptr;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db.getHandle(), "PRAGMA main.journal_mode", -1, &q, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      mode = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+    }
+    const bool wal = mode && std::string_view(mode) == "wal";
+    sqlite3_finalize(q);
+    sqlite3_file* file = nullptr;
+    if (!wal ||
+        sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_FILE_POINTER, &file) !=
+            SQLITE_OK ||
+        !file || !file->pMethods || file->pMethods->iVersion < 2 || !file->pMethods->xShmMap) {
+      return;
+    }
+    wal_file = file;
+    WalHeader probe;
+    if (!read_wal_header(probe)) wal_file = nullptr;
+  }
+
   Sql(const JournalConfig& c, int flags)
       : db(c.path, flags, static_cast<int>(c.busy_timeout.count())),
-        data_version(db, "PRAGMA data_version") {}
+        data_version(prepare_raw(db, "PRAGMA data_version")) {}
 
   std::string hash(std::string_view prev, std::uint64_t seq, std::string_view type,
                    std::uint32_t version, std::int64_t recorded_at, std::string_view session_id,
@@ -376,18 +443,32 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
 Journal::~Journal() { rollback(); }
 
 bool Journal::changed_by_others() {
-  return guarded(config_.path, "check for new events", [&] {
-    auto& stmt = sql_->data_version;
-    stmt.reset();
-    stmt.executeStep();
-    const std::int64_t version = stmt.getColumn(0).getInt64();
+  Sql& sql = *sql_;
+  Sql::WalHeader header{};
+  const bool peeked = sql.wal_file && sql.read_wal_header(header);
+  if (peeked && sql.wal_header_valid && sql.last_data_version != -1 && header == sql.wal_header) {
+    return false;
+  }
+  sql.wal_header_valid = false;
+  const bool changed = guarded(config_.path, "check for new events", [&] {
+    sqlite3_stmt* stmt = sql.data_version.get();
+    const int rc = sqlite3_step(stmt);
+    const std::int64_t version = sqlite3_column_int64(stmt, 0);
     // Reset at once: a stepped statement keeps a read transaction (an old WAL snapshot) open,
     // which makes the next BEGIN IMMEDIATE fail with SQLITE_BUSY without waiting.
-    stmt.reset();
-    const bool changed = version != sql_->last_data_version;
-    sql_->last_data_version = version;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW) throw SQLite::Exception(sql.db.getHandle(), rc);
+    const bool changed = version != sql.last_data_version;
+    sql.last_data_version = version;
     return changed;
   });
+  if (peeked) {
+    sql.wal_header = header;  // taken before the check: at worst one more check than needed
+    sql.wal_header_valid = true;
+  } else if (!sql.wal_mode_known && !config_.exclusive) {
+    sql.find_wal();
+  }
+  return changed;
 }
 
 void Journal::restart() {

@@ -550,3 +550,58 @@ TEST(StressManyProcesses, FourProcessesTwoThreadsLoseNothingAndAgree) {
       static_cast<long long>(ms(written - started)),
       static_cast<long long>(ms(std::chrono::steady_clock::now() - started)));
 }
+
+// Reads skip their read transaction while the wal-index header is unchanged (store/journal.cpp):
+// every commit of another process, also one that follows a checkpoint that restarted the WAL,
+// must still be seen by the very next read of a registry in this process.
+TEST(StressReadAfterWrite, EveryCommitOfAnotherProcessIsSeenByTheNextRead) {
+  TempDir dir("taskjournal-fresh");
+  const fs::path journal = dir / "fresh.db";
+  constexpr int kWrites = 300;
+  Registry reader = Registry::open(journal);
+  reader.create({.session_id = "s", .id = "t", .kind = "k"});
+  Registry read_only = Registry::open(journal, {.read_only = true});
+  ASSERT_TRUE(read_only.get("s", "t"));
+
+  Pipe request, ack;
+  const pid_t pid = fork_child([&] {
+    request.close_write();
+    ack.close_read();
+    Registry writer = Registry::open(journal);
+    char byte = 0;
+    for (int k = 1; k <= kWrites; ++k) {
+      if (!read_exact(request.read_end(), &byte, 1)) throw std::runtime_error("request pipe");
+      writer.update("s", "t", {.progress = TaskProgress{.current = std::uint64_t(k)}});
+      if (k % 50 == 0) {
+        // Checkpoint everything and truncate the WAL: the next commit starts a new one.
+        sqlite3* db = nullptr;
+        sqlite3_open_v2(journal.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+        sqlite3_busy_timeout(db, 5000);
+        const int rc =
+            sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+        if (rc != SQLITE_OK) throw std::runtime_error("checkpoint failed");
+      }
+      if (!write_all(ack.write_end(), &byte, 1)) throw std::runtime_error("ack pipe");
+    }
+  });
+  request.close_read();
+  ack.close_write();
+  char byte = 'w';
+  for (int k = 1; k <= kWrites; ++k) {
+    // Reads in between, so that each registry has looked at the journal just before the write.
+    ASSERT_TRUE(reader.get("s", "t"));
+    ASSERT_TRUE(read_only.get("s", "t"));
+    ASSERT_TRUE(write_all(request.write_end(), &byte, 1));
+    ASSERT_TRUE(read_exact(ack.read_end(), &byte, 1)) << "writer stopped at write " << k;
+    const auto seen = reader.get("s", "t");
+    ASSERT_TRUE(seen && seen->progress && seen->progress->current == std::uint64_t(k))
+        << "write " << k << " not seen by the next read";
+    const auto seen_ro = read_only.get("s", "t");
+    ASSERT_TRUE(seen_ro && seen_ro->progress && seen_ro->progress->current == std::uint64_t(k))
+        << "write " << k << " not seen by the next read of a read-only registry";
+    if (k % 7 == 0) reader.update("s", "t", {.summary = "parent " + std::to_string(k)});
+  }
+  EXPECT_TRUE(exited_ok(wait_child(pid)));
+  EXPECT_EQ(reader.last_seq(), read_only.last_seq());
+}
