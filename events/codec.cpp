@@ -71,9 +71,39 @@ constexpr std::uint8_t kMaxDirection = static_cast<std::uint8_t>(TaskMessageDire
 
 // ---- encoding ---------------------------------------------------------------------------------
 
+// Appends to a string; cheaper than an ostringstream and no final copy.
+struct StringSink : std::streambuf {
+  std::string out;
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) out.push_back(static_cast<char>(c));
+    return c;
+  }
+};
+
+// One ostream per thread, reused for every payload: constructing a std::ostream (locale and
+// facets) cost about as much as encoding a typical payload.
+struct EncodeStream {
+  StringSink sink;
+  std::ostream stream{&sink};
+  std::ostream& fresh() {
+    sink.out.clear();
+    stream.clear();
+    return stream;
+  }
+};
+thread_local EncodeStream encode_stream;
+
 class Encoder {
  public:
-  Encoder() : archive_(stream_, cereal::PortableBinaryOutputArchive::Options::LittleEndian()) {}
+  // Writes into `stream` (the thread's payload stream unless the caller owns one).
+  explicit Encoder(EncodeStream& stream = encode_stream)
+      : sink_(stream.sink),
+        stream_(stream.fresh()),
+        archive_(stream_, cereal::PortableBinaryOutputArchive::Options::LittleEndian()) {}
 
   void u8(std::uint8_t v) { archive_(v); }
   void u64(std::uint64_t v) { archive_(v); }
@@ -101,24 +131,12 @@ class Encoder {
     for (const auto& e : v) put(e);
   }
 
-  std::string bytes() { return std::move(sink_.out); }
+  std::string bytes() { return sink_.out; }  // a copy of exactly the bytes; the buffer stays
   std::size_t size() const noexcept { return sink_.out.size(); }
 
  private:
-  // Appends to a string; cheaper than an ostringstream and no final copy.
-  struct StringSink : std::streambuf {
-    std::string out;
-    std::streamsize xsputn(const char* s, std::streamsize n) override {
-      out.append(s, static_cast<std::size_t>(n));
-      return n;
-    }
-    int_type overflow(int_type c) override {
-      if (c != traits_type::eof()) out.push_back(static_cast<char>(c));
-      return c;
-    }
-  };
-  StringSink sink_;
-  std::ostream stream_{&sink_};
+  StringSink& sink_;
+  std::ostream& stream_;
   cereal::PortableBinaryOutputArchive archive_;
 };
 
@@ -624,6 +642,7 @@ TaskMessage get_message(Decoder& d, const Field& f, const std::string& task_id) 
 }  // namespace
 
 struct CheckpointEncoder::State {
+  EncodeStream stream;  // its own: payloads may be encoded on this thread between two add()s
   std::optional<Encoder> encoder;
 };
 
@@ -633,7 +652,7 @@ CheckpointEncoder::~CheckpointEncoder() = default;
 void CheckpointEncoder::add(const SessionTask& task, const std::vector<TaskMessage>& messages,
                             std::uint64_t events) {
   try {
-    if (!state_->encoder) state_->encoder.emplace();
+    if (!state_->encoder) state_->encoder.emplace(state_->stream);
     Encoder& e = *state_->encoder;
     put_task(e, task);
     e.list(messages, [&](const TaskMessage& m) { put_message(e, m); });
