@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <system_error>
@@ -459,7 +460,12 @@ struct Registry::Impl {
       r_.journal.commit();
       open_ = false;
       try {
-        for (const auto& event : events_) r_.notices_for(event, r_.apply(event), notices);
+        // Whether anyone listens is asked once (a mutex per signal), not once per event.
+        const bool listened = r_.has_slots();
+        for (const auto& event : events_) {
+          const projections::Applied applied = r_.apply(event);
+          if (listened) r_.notices_for(event, applied, notices);
+        }
       } catch (...) {
         // The events are committed and count as read: views that missed one are rebuilt from
         // the journal on the next call instead of deciding (and numbering events) on a stale fold.
@@ -472,7 +478,7 @@ struct Registry::Impl {
    private:
     Impl& r_;
     projections::StringMap<SessionTask> overlay_;
-    std::vector<events::Event> events_;
+    std::deque<events::Event> events_;  // never moved once appended (big payloads)
     bool open_ = false;
   };
 
