@@ -134,13 +134,13 @@ class Sha256 {
     add_le(static_cast<std::uint32_t>(s.size()));
     add(s.data(), s.size());
   }
-  std::string finish() {
-    std::string out(kHashSize, '\0');
+  // The digest, valid until the next finish(): no allocation per event.
+  const std::string& finish() {
     unsigned int size = 0;
     check(EVP_DigestInit_ex(ctx_, md_, nullptr));
     check(EVP_DigestUpdate(ctx_, message_.data(), message_.size()));
-    check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(out.data()), &size));
-    return out;
+    check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(digest_.data()), &size));
+    return digest_;
   }
 
  private:
@@ -150,6 +150,7 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
   EVP_MD* md_;
   std::string message_;
+  std::string digest_ = std::string(kHashSize, '\0');
 };
 
 std::function<void(sqlite3*)>& connection_hook() {
@@ -211,9 +212,11 @@ struct RowView {
 struct Journal::Sql {
   SQLite::Database db;
   RawStatement data_version;
+  RawStatement begin_immediate;  // prepared once: sqlite3_exec would parse them on every write
+  RawStatement commit;
   std::optional<SQLite::Statement> read_after;
   std::optional<SQLite::Statement> task_rows;
-  std::optional<SQLite::Statement> insert;
+  RawStatement insert;
   Sha256 sha;
   std::int64_t last_data_version = -1;
 
@@ -269,11 +272,25 @@ struct Journal::Sql {
 
   Sql(const JournalConfig& c, int flags)
       : db(c.path, flags, static_cast<int>(c.busy_timeout.count())),
-        data_version(prepare_raw(db, "PRAGMA data_version")) {}
+        data_version(prepare_raw(db, "PRAGMA data_version")),
+        begin_immediate(prepare_raw(db, "BEGIN IMMEDIATE")),
+        commit(prepare_raw(db, "COMMIT")) {}
 
-  std::string hash(std::string_view prev, std::uint64_t seq, std::string_view type,
-                   std::uint32_t version, std::int64_t recorded_at, std::string_view session_id,
-                   std::string_view task_id, std::string_view payload) {
+  // Steps a statement that returns no row, then resets it; throws SQLite::Exception on failure.
+  void run(sqlite3_stmt* stmt) {
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) {
+      SQLite::Exception failure(db.getHandle(), rc);
+      sqlite3_reset(stmt);
+      throw failure;
+    }
+    sqlite3_reset(stmt);
+  }
+
+  const std::string& hash(std::string_view prev, std::uint64_t seq, std::string_view type,
+                          std::uint32_t version, std::int64_t recorded_at,
+                          std::string_view session_id, std::string_view task_id,
+                          std::string_view payload) {
     sha.begin();
     sha.add(prev.data(), prev.size());
     sha.add_le(seq);
@@ -418,9 +435,10 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
               "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
               "WHERE e.task_id = ? AND e.session_id = ? AND e.seq <= ? ORDER BY e.seq");
           if (!config_.read_only) {
-            sql_->insert.emplace(db,
-                                 "INSERT INTO events (seq, type, version, recorded_at, session_id, "
-                                 "task_id, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+            sql_->insert = prepare_raw(db,
+                                       "INSERT INTO events (seq, type, version, recorded_at, "
+                                       "session_id, task_id, payload, hash) VALUES (?, ?, ?, ?, ?, "
+                                       "?, ?, ?)");
           }
         } catch (const SQLite::Exception& e) {
           // The file says it is a schema-1 journal, yet its table lacks what schema 1 has.
@@ -720,42 +738,53 @@ void Journal::begin_write() {
   if (config_.read_only) {
     throw Error(ErrorCode::ReadOnly, config_.path + ": journal opened read-only");
   }
-  guarded(config_.path, "begin write", [&] { sql_->db.exec("BEGIN IMMEDIATE"); });
+  guarded(config_.path, "begin write", [&] { sql_->run(sql_->begin_immediate.get()); });
   in_write_ = true;
 }
 
 void Journal::append(const events::Event& event) {
-  guarded(config_.path, "append event " + std::to_string(event.seq), [&] {
-    const std::string payload = events::encode(event.payload);
-    const std::string_view type = events::type_name(event.payload);
-    const std::int64_t at = event.recorded_at.time_since_epoch().count();
-    const std::string& prev = pending_seq_ != 0 ? pending_hash_ : verified_hash_;
-    std::string hash = sql_->hash(prev, event.seq, type, events::kPayloadVersion, at,
-                                  event.session_id, event.task_id, payload);
-    auto& stmt = *sql_->insert;
-    stmt.reset();
-    stmt.bind(1, static_cast<std::int64_t>(event.seq));
-    stmt.bind(2, std::string(type));
-    stmt.bind(3, static_cast<std::int64_t>(events::kPayloadVersion));
-    stmt.bind(4, at);
-    stmt.bindNoCopy(5, event.session_id);
-    stmt.bindNoCopy(6, event.task_id);
-    stmt.bindNoCopy(7, payload.data(), static_cast<int>(payload.size()));
-    stmt.bindNoCopy(8, hash.data(), static_cast<int>(hash.size()));
-    stmt.exec();
-    stmt.reset();
-    stmt.clearBindings();
-    pending_seq_ = event.seq;
-    pending_hash_ = std::move(hash);
-  });
+  const std::string payload = events::encode(event.payload);
+  const std::string_view type = events::type_name(event.payload);  // static storage
+  const std::int64_t at = event.recorded_at.time_since_epoch().count();
+  const std::string& prev = pending_seq_ != 0 ? pending_hash_ : verified_hash_;
+  const std::string& hash = sql_->hash(prev, event.seq, type, events::kPayloadVersion, at,
+                                       event.session_id, event.task_id, payload);
+  // Bound and stepped with SQLite's own API (same column types as before: type, session_id and
+  // task_id TEXT, payload and hash BLOB); the error message is built only on failure.
+  sqlite3_stmt* stmt = sql_->insert.get();
+  auto text = [&](int i, std::string_view s) {
+    return sqlite3_bind_text(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  };
+  auto blob = [&](int i, std::string_view s) {
+    return sqlite3_bind_blob(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  };
+  int rc = sqlite3_bind_int64(stmt, 1, static_cast<std::int64_t>(event.seq));
+  if (rc == SQLITE_OK) rc = text(2, type);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 3, events::kPayloadVersion);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(stmt, 4, at);
+  if (rc == SQLITE_OK) rc = text(5, event.session_id);
+  if (rc == SQLITE_OK) rc = text(6, event.task_id);
+  if (rc == SQLITE_OK) rc = blob(7, payload);
+  if (rc == SQLITE_OK) rc = blob(8, hash);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE) {
+    SQLite::Exception failure(sql_->db.getHandle(), rc);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    guarded(config_.path, "append event " + std::to_string(event.seq), [&] { throw failure; });
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  pending_seq_ = event.seq;
+  pending_hash_ = hash;  // into its buffer; `hash` is the digest scratch
 }
 
 void Journal::commit() {
-  guarded(config_.path, "commit", [&] { sql_->db.exec("COMMIT"); });
+  guarded(config_.path, "commit", [&] { sql_->run(sql_->commit.get()); });
   in_write_ = false;
   if (pending_seq_ != 0) {
     verified_seq_ = pending_seq_;
-    verified_hash_ = std::move(pending_hash_);
+    verified_hash_ = pending_hash_;  // a copy into its buffer: both keep theirs
     pending_seq_ = 0;
   }
   // Our own commit does not move data_version; nothing to re-read for it.
