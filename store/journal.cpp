@@ -164,6 +164,10 @@ struct ResetOnExit {
   SQLite::Statement& s;
   ~ResetOnExit() { s.tryReset(); }
 };
+struct RawResetOnExit {
+  sqlite3_stmt* s;
+  ~RawResetOnExit() { sqlite3_reset(s); }
+};
 
 // A statement stepped with SQLite's own API, for the per-call paths where SQLiteCpp's wrappers
 // (shared_ptr copies per column, checks) cost more than the step.
@@ -194,6 +198,21 @@ struct RowView {
   std::int64_t recorded_at;
   std::string_view session_id, task_id, payload, stored_hash;
 
+  static RowView of(sqlite3_stmt* stmt) {
+    auto bytes = [&](int i) {
+      const void* data = sqlite3_column_blob(stmt, i);  // before the size, as SQLite advises
+      return std::string_view(static_cast<const char*>(data),
+                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)));
+    };
+    return {static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0)),
+            bytes(1),
+            sqlite3_column_int64(stmt, 2),
+            sqlite3_column_int64(stmt, 3),
+            bytes(4),
+            bytes(5),
+            bytes(6),
+            bytes(7)};
+  }
   static RowView of(SQLite::Statement& stmt) {
     return {static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
             column_bytes(stmt.getColumn(1)),
@@ -214,7 +233,7 @@ struct Journal::Sql {
   RawStatement data_version;
   RawStatement begin_immediate;  // prepared once: sqlite3_exec would parse them on every write
   RawStatement commit;
-  std::optional<SQLite::Statement> read_after;
+  RawStatement read_after;
   std::optional<SQLite::Statement> task_rows;
   RawStatement insert;
   Sha256 sha;
@@ -303,27 +322,28 @@ struct Journal::Sql {
     return sha.finish();
   }
 
-  // Checks `row` against its predecessor's hash and decodes it. Returns the row's hash; throws
-  // Error(Corrupt) (Unsupported for a newer version) naming `path` and the sequence number.
-  std::string check(const std::string& path, const RowView& row, std::string_view prev,
-                    events::Payload& payload) {
-    const std::string where = path + ": event " + std::to_string(row.seq) + ": ";
+  // Checks `row` against its predecessor's hash and decodes it (the row's hash is then
+  // row.stored_hash); throws Error(Corrupt) (Unsupported for a newer version) naming `path` and
+  // the sequence number.
+  void check(const std::string& path, const RowView& row, std::string_view prev,
+             events::Payload& payload) {
+    auto where = [&] { return path + ": event " + std::to_string(row.seq) + ": "; };
     if (row.version < 0 || row.version > UINT32_MAX) {
-      throw Error(ErrorCode::Corrupt, where + "bad payload version");
+      throw Error(ErrorCode::Corrupt, where() + "bad payload version");
     }
     const auto version = static_cast<std::uint32_t>(row.version);
-    std::string own = hash(prev, row.seq, row.type, version, row.recorded_at, row.session_id,
-                           row.task_id, row.payload);
+    const std::string& own = hash(prev, row.seq, row.type, version, row.recorded_at, row.session_id,
+                                  row.task_id, row.payload);
     if (own != row.stored_hash) {
-      throw Error(ErrorCode::Corrupt, where + "hash mismatch (row altered, removed or reordered)");
+      throw Error(ErrorCode::Corrupt,
+                  where() + "hash mismatch (row altered, removed or reordered)");
     }
     try {
       payload =
           events::decode(row.type, version, row.payload, row.session_id, row.task_id, row.at());
     } catch (const Error& e) {
-      throw Error(e.code(), where + e.what());
+      throw Error(e.code(), where() + e.what());
     }
-    return own;
   }
 };
 
@@ -425,10 +445,10 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
                       config_.path + ": taskjournal journal without events table");
         }
         try {
-          sql_->read_after.emplace(
-              db,
-              "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
-              "FROM events WHERE seq > ? ORDER BY seq");
+          sql_->read_after =
+              prepare_raw(db,
+                          "SELECT seq, type, version, recorded_at, session_id, task_id, payload, "
+                          "hash FROM events WHERE seq > ? ORDER BY seq");
           sql_->task_rows.emplace(
               db,
               "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
@@ -509,11 +529,12 @@ void Journal::read_new(const std::function<void(events::Event&&)>& sink) {
 
 void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sink) {
   guarded_read(config_.path, "read events", [&] {
-    auto& stmt = *sql_->read_after;
-    stmt.reset();
-    stmt.bind(1, static_cast<std::int64_t>(verified_seq_));
-    ResetOnExit reset_on_exit{stmt};
-    while (stmt.executeStep()) {
+    sqlite3_stmt* stmt = sql_->read_after.get();
+    sqlite3_reset(stmt);
+    RawResetOnExit reset_on_exit{stmt};
+    int rc = sqlite3_bind_int64(stmt, 1, static_cast<std::int64_t>(verified_seq_));
+    if (rc != SQLITE_OK) throw SQLite::Exception(sql_->db.getHandle(), rc);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       const RowView row = RowView::of(stmt);
       if (row.seq != verified_seq_ + 1) {
         throw Error(ErrorCode::Corrupt, config_.path + ": event " + std::to_string(row.seq) +
@@ -524,11 +545,12 @@ void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sin
                           .recorded_at = row.at(),
                           .session_id = std::string(row.session_id),
                           .task_id = std::string(row.task_id)};
-      std::string hash = sql_->check(config_.path, row, verified_hash_, event.payload);
-      sink(std::move(event));
+      sql_->check(config_.path, row, verified_hash_, event.payload);
+      sink(std::move(event));  // steps nothing: the row's views stay valid
       verified_seq_ = row.seq;
-      verified_hash_ = std::move(hash);
+      verified_hash_.assign(row.stored_hash);  // checked equal to the hash computed
     }
+    if (rc != SQLITE_DONE) throw SQLite::Exception(sql_->db.getHandle(), rc);
   });
 }
 
