@@ -62,7 +62,7 @@ Applied Views::apply(const events::Event& event) {
       corrupt(event.seq, "task " + event.task_id + " created twice");
     SessionTask task = new_session_task(created->input, event.recorded_at);
     auto [it, inserted] = tasks_.emplace(event.task_id, TaskEntry{std::move(task), {}, 1});
-    sessions_[event.session_id].push_back(event.task_id);
+    sessions_[event.session_id].push_back(&it->second);
     applied.task = &it->second.task;
     applied.state_before = it->second.task.state;
     applied.created = true;
@@ -120,8 +120,8 @@ std::vector<SessionTask> Views::list(std::string_view session_id,
   std::vector<SessionTask> out;
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) return out;
-  for (const auto& id : it->second) {
-    const SessionTask& task = tasks_.find(id)->second.task;
+  for (const TaskEntry* entry : it->second) {
+    const SessionTask& task = entry->task;
     if (filter.kind && task.kind != *filter.kind) continue;
     if (filter.state && task.state != *filter.state) continue;
     out.push_back(task);
@@ -154,11 +154,8 @@ std::vector<TaskMessage> Views::messages(std::string_view session_id, std::strin
 void Views::for_each_task(
     const std::function<void(const SessionTask&, const std::vector<TaskMessage>&, std::uint64_t)>&
         sink) const {
-  for (const auto& [session_id, ids] : sessions_) {
-    for (const auto& id : ids) {
-      const TaskEntry& entry = tasks_.find(id)->second;
-      sink(entry.task, entry.messages, entry.events);
-    }
+  for (const auto& [session_id, entries] : sessions_) {
+    for (const TaskEntry* entry : entries) sink(entry->task, entry->messages, entry->events);
   }
 }
 
@@ -184,7 +181,7 @@ void Views::restore_task(events::CheckpointEntry&& in) {
                   "checkpoint: message id " + entry.messages[i].id + " used twice");
     }
   }
-  sessions_[entry.task.session_id].push_back(entry.task.id);
+  sessions_[entry.task.session_id].push_back(&entry);
   restored_events_ += entry.events;
 }
 
@@ -249,8 +246,15 @@ void Views::MessageIndex::rehash(std::size_t slots) {
 
 bool Views::operator==(const Views& other) const {
   if (last_seq_ != other.last_seq_ || tasks_.size() != other.tasks_.size() ||
-      sessions_ != other.sessions_) {
+      sessions_.size() != other.sessions_.size()) {
     return false;
+  }
+  for (const auto& [session_id, entries] : sessions_) {
+    auto it = other.sessions_.find(session_id);
+    if (it == other.sessions_.end() || it->second.size() != entries.size()) return false;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (it->second[i]->task.id != entries[i]->task.id) return false;
+    }
   }
   for (const auto& [id, entry] : tasks_) {
     auto it = other.tasks_.find(id);

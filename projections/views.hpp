@@ -43,6 +43,13 @@ TaskFold fold_into_task(SessionTask& task, const events::Event& event);
 
 class Views {
  public:
+  // Not copyable: the indexes point into the task map's nodes (a move keeps them).
+  Views() = default;
+  Views(const Views&) = delete;
+  Views& operator=(const Views&) = delete;
+  Views(Views&&) noexcept = default;
+  Views& operator=(Views&&) noexcept = default;
+
   /// Folds `event`, which must be the event after last_seq(). Throws Error(Corrupt) naming the
   /// sequence number, and changes nothing, if the event does not fit the views: a sequence gap,
   /// a create of an existing id, an event for an unknown task or for a task of another session,
@@ -126,7 +133,7 @@ class Views {
   };
 
   StringMap<TaskEntry> tasks_;
-  StringMap<std::vector<std::string>> sessions_;  // task ids in creation order
+  StringMap<std::vector<const TaskEntry*>> sessions_;  // tasks in creation order
   MessageIndex message_index_;
   std::uint64_t last_seq_ = 0;
   std::uint64_t restored_events_ = 0;  // sum of restored tasks' event counts

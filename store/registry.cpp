@@ -283,6 +283,7 @@ struct Registry::Impl {
     using Entries = std::vector<events::CheckpointEntry>;
     auto decode = [](std::string_view chunk) {
       Entries entries;
+      entries.reserve(256);
       events::decode_checkpoint_chunk(
           chunk, [&](events::CheckpointEntry&& e) { entries.push_back(std::move(e)); });
       return entries;
