@@ -534,6 +534,10 @@ void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sin
     RawResetOnExit reset_on_exit{stmt};
     int rc = sqlite3_bind_int64(stmt, 1, static_cast<std::int64_t>(verified_seq_));
     if (rc != SQLITE_OK) throw SQLite::Exception(sql_->db.getHandle(), rc);
+    // One Event refilled for every row: its id strings keep their buffers (ids longer than the
+    // small-string buffer, such as generated ones, cost an allocation per event otherwise). A
+    // sink may move from it; assigning to a moved-from string is fine.
+    events::Event event;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       const RowView row = RowView::of(stmt);
       if (row.seq != verified_seq_ + 1) {
@@ -541,10 +545,10 @@ void Journal::read_new_unchecked(const std::function<void(events::Event&&)>& sin
                                             ": sequence gap: expected event " +
                                             std::to_string(verified_seq_ + 1));
       }
-      events::Event event{.seq = row.seq,
-                          .recorded_at = row.at(),
-                          .session_id = std::string(row.session_id),
-                          .task_id = std::string(row.task_id)};
+      event.seq = row.seq;
+      event.recorded_at = row.at();
+      event.session_id.assign(row.session_id);
+      event.task_id.assign(row.task_id);
       sql_->check(config_.path, row, verified_hash_, event.payload);
       sink(std::move(event));  // steps nothing: the row's views stay valid
       verified_seq_ = row.seq;
