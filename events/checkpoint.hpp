@@ -61,10 +61,9 @@ class CheckpointEncoder {
   std::unique_ptr<State> state_;
 };
 
-/// Decodes one chunk, handing each entry to `sink` in order. Throws Error(Corrupt) for an empty,
-/// malformed or truncated chunk, an enum out of range, or a string that is not UTF-8 (JSON fields
-/// must hold JSON). Never allocates more than a small multiple of bytes.size().
-void decode_checkpoint_chunk(std::string_view bytes,
-                             const std::function<void(CheckpointEntry&&)>& sink);
+/// The entries of one chunk, in order. Throws Error(Corrupt) for an empty, malformed or truncated
+/// chunk, an enum out of range, or a string that is not UTF-8 (JSON fields must hold JSON).
+/// Never allocates more than a small multiple of bytes.size().
+std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes);
 
 }  // namespace taskjournal::events

@@ -595,8 +595,8 @@ std::optional<Timestamp> get_timestamp_opt(Decoder& d, const Field& f) {
   return d.opt<Timestamp>(f, [&](const Field& g) { return d.timestamp(g); });
 }
 
-SessionTask get_task(Decoder& d, const Field& f) {
-  SessionTask t;
+// Fills `t` in place: a SessionTask is some 850 bytes, and a restore moves each one once only.
+void get_task(Decoder& d, const Field& f, SessionTask& t) {
   t.id = d.string(f.member("id"));
   t.session_id = d.string(f.member("session_id"));
   t.kind = d.string(f.member("kind"));
@@ -624,7 +624,6 @@ SessionTask get_task(Decoder& d, const Field& f) {
   t.started_at = get_timestamp_opt(d, f.member("started_at"));
   t.finished_at = get_timestamp_opt(d, f.member("finished_at"));
   t.updated_at = d.timestamp(f.member("updated_at"));
-  return t;
 }
 
 TaskMessage get_message(Decoder& d, const Field& f, const std::string& task_id) {
@@ -673,22 +672,23 @@ std::string CheckpointEncoder::take() {
   return bytes;
 }
 
-void decode_checkpoint_chunk(std::string_view bytes,
-                             const std::function<void(CheckpointEntry&&)>& sink) {
+std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes) {
   constexpr std::string_view kWhat = "checkpoint chunk";
   try {
     Decoder d(kWhat, bytes);
     if (d.at_end()) d.fail("no task");
+    std::vector<CheckpointEntry> out;
+    out.reserve(bytes.size() / 512 + 1);  // entries take a few hundred bytes: grows rarely
     const Field entries{"entries"};
     for (std::size_t i = 0; !d.at_end(); ++i) {
       const Field entry = entries.element(i);
-      CheckpointEntry out;
-      out.task = get_task(d, entry.member("task"));
-      out.messages = d.list<TaskMessage>(
-          entry.member("messages"), [&](const Field& f) { return get_message(d, f, out.task.id); });
-      out.events = d.primitive<std::uint64_t>(entry.member("events"));
-      sink(std::move(out));
+      CheckpointEntry& e = out.emplace_back();
+      get_task(d, entry.member("task"), e.task);
+      e.messages = d.list<TaskMessage>(
+          entry.member("messages"), [&](const Field& f) { return get_message(d, f, e.task.id); });
+      e.events = d.primitive<std::uint64_t>(entry.member("events"));
     }
+    return out;
   } catch (const Error&) {
     throw;
   } catch (const cereal::Exception& e) {

@@ -281,13 +281,7 @@ struct Registry::Impl {
       const store::Journal::CheckpointInfo& info,
       const std::function<void(std::vector<events::CheckpointEntry>&&)>& sink) {
     using Entries = std::vector<events::CheckpointEntry>;
-    auto decode = [](std::string_view chunk) {
-      Entries entries;
-      entries.reserve(256);
-      events::decode_checkpoint_chunk(
-          chunk, [&](events::CheckpointEntry&& e) { entries.push_back(std::move(e)); });
-      return entries;
-    };
+    auto decode = [](std::string_view chunk) { return events::decode_checkpoint_chunk(chunk); };
     struct Piece {
       std::string raw;  // not decoded yet, if not empty
       Entries entries;

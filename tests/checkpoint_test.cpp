@@ -397,11 +397,10 @@ TEST_F(UntrustedCheckpoint, EventCountsThatDoNotAddUpAreIgnored) {
   Sql sql(dir_ / "j.db");
   events::CheckpointEncoder encoder;
   bool first = true;
-  events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0),
-                                  [&](events::CheckpointEntry&& e) {
-                                    if (!first) encoder.add(e.task, e.messages, e.events);
-                                    first = false;
-                                  });
+  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0))) {
+    if (!first) encoder.add(e.task, e.messages, e.events);
+    first = false;
+  }
   sql.set_chunk(static_cast<std::int64_t>(seq_), 0, encoder.take(), /*fix_digest=*/true);
   expect_ignored("events, not " + std::to_string(seq_));
 }
@@ -411,12 +410,11 @@ TEST_F(UntrustedCheckpoint, CheckpointThatTheLaterEventsDoNotFitIsIgnored) {
   // but the event that creates t40 after the checkpoint then meets a task that exists.
   Sql sql(dir_ / "j.db");
   events::CheckpointEncoder encoder;
-  events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0),
-                                  [&](events::CheckpointEntry&& e) {
-                                    if (e.task.id == "t39") e.task.id = "t40";
-                                    for (auto& m : e.messages) m.task_id = e.task.id;
-                                    encoder.add(e.task, e.messages, e.events);
-                                  });
+  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0))) {
+    if (e.task.id == "t39") e.task.id = "t40";
+    for (auto& m : e.messages) m.task_id = e.task.id;
+    encoder.add(e.task, e.messages, e.events);
+  }
   sql.set_chunk(static_cast<std::int64_t>(seq_), 0, encoder.take(), /*fix_digest=*/true);
   expect_ignored("the events after it do not fit it");
 }
@@ -535,8 +533,9 @@ TEST(CheckpointCodec, ChunksOfAnySizeRestoreEqualViews) {
     if (encoder.size() > 0) chunks.push_back(encoder.take());
     projections::Views restored;
     for (const auto& chunk : chunks) {
-      events::decode_checkpoint_chunk(
-          chunk, [&](events::CheckpointEntry&& e) { restored.restore_task(std::move(e)); });
+      for (auto& e : events::decode_checkpoint_chunk(chunk)) {
+        restored.restore_task(std::move(e));
+      }
     }
     restored.finish_restore(folded.last_seq());
     EXPECT_TRUE(restored == folded) << chunk_bytes << "-byte chunks";
@@ -547,7 +546,7 @@ TEST(CheckpointCodec, ChunksOfAnySizeRestoreEqualViews) {
 
 TEST(CheckpointCodec, EmptyChunkIsCorrupt) {
   try {
-    events::decode_checkpoint_chunk("", [](events::CheckpointEntry&&) {});
+    events::decode_checkpoint_chunk("");
     FAIL() << "expected Error(Corrupt)";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::Corrupt);
@@ -636,12 +635,11 @@ TEST(Checkpoints, ManyChunksRestoreAndAnEarlyBadChunkStopsTheReader) {
   }
   events::CheckpointEncoder encoder;
   std::string first_id;
-  events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq), 0),
-                                  [&](events::CheckpointEntry&& e) {
-                                    if (first_id.empty()) first_id = e.task.id;
-                                    e.task.id = first_id;  // every task of chunk 0 the same id
-                                    encoder.add(e.task, e.messages, e.events);
-                                  });
+  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq), 0))) {
+    if (first_id.empty()) first_id = e.task.id;
+    e.task.id = first_id;  // every task of chunk 0 the same id
+    encoder.add(e.task, e.messages, e.events);
+  }
   sql.set_chunk(static_cast<std::int64_t>(seq), 0, encoder.take(), /*fix_digest=*/true);
   auto r = Registry::open(dir / "j.db", quiet(clock));
   EXPECT_EQ(r.open_report().checkpoint_seq, 0u);

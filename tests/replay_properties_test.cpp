@@ -201,8 +201,9 @@ RC_GTEST_PROP(ReplayProps, CheckpointAtAnyEventThenTheRestEqualsTheFullFold, ())
   if (encoder.size() > 0) chunks.push_back(encoder.take());
   tj::projections::Views restored;
   for (const auto& chunk : chunks) {
-    ev::decode_checkpoint_chunk(
-        chunk, [&](ev::CheckpointEntry&& e) { restored.restore_task(std::move(e)); });
+    for (auto& e : ev::decode_checkpoint_chunk(chunk)) {
+      restored.restore_task(std::move(e));
+    }
   }
   restored.finish_restore(k);
   RC_ASSERT(restored == prefix);
