@@ -116,7 +116,14 @@ class Sha256 {
 
   // The message is gathered in one buffer and digested with a single update: per-field updates
   // cost more than the hashing itself for events of a few hundred bytes.
-  void begin() { message_.clear(); }
+  // A buffer grown by one large event is not kept for the connection's lifetime.
+  void begin() {
+    if (message_.capacity() > kKeptCapacity) {
+      message_ = std::string();
+    } else {
+      message_.clear();
+    }
+  }
   void add(const void* data, std::size_t size) {
     message_.append(static_cast<const char*>(data), size);
   }
@@ -135,10 +142,14 @@ class Sha256 {
     add(s.data(), s.size());
   }
   // The digest, valid until the next finish(): no allocation per event.
-  const std::string& finish() {
+  const std::string& finish() { return digest_of(message_); }
+
+  // SHA-256 of `data` where it is (checkpoint chunks: no copy of a MiB or more), valid until the
+  // next call.
+  const std::string& digest_of(std::string_view data) {
     unsigned int size = 0;
     check(EVP_DigestInit_ex(ctx_, md_, nullptr));
-    check(EVP_DigestUpdate(ctx_, message_.data(), message_.size()));
+    check(EVP_DigestUpdate(ctx_, data.data(), data.size()));
     check(EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(digest_.data()), &size));
     return digest_;
   }
@@ -147,6 +158,7 @@ class Sha256 {
   static void check(int ok) {
     if (ok != 1) throw Error(ErrorCode::Storage, "OpenSSL: SHA-256 failed");
   }
+  static constexpr std::size_t kKeptCapacity = 64 * 1024;
   EVP_MD_CTX* ctx_;
   EVP_MD* md_;
   std::string message_;
@@ -672,9 +684,7 @@ void Journal::read_checkpoint(const CheckpointInfo& info,
         throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " missing or extra");
       }
       const std::string_view data = column_bytes(stmt.getColumn(1));
-      sql_->sha.begin();
-      sql_->sha.add(data.data(), data.size());
-      if (sql_->sha.finish() != column_bytes(stmt.getColumn(2))) {
+      if (sql_->sha.digest_of(data) != column_bytes(stmt.getColumn(2))) {
         throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " damaged");
       }
       try {
@@ -718,9 +728,7 @@ void Journal::write_checkpoint(const CheckpointInfo& info, std::int64_t created_
           throw Error(ErrorCode::Storage, config_.path + ": checkpoint chunk of " +
                                               std::to_string(data.size()) + " bytes is too large");
         }
-        sql_->sha.begin();
-        sql_->sha.add(data.data(), data.size());
-        const std::string digest = sql_->sha.finish();
+        const std::string digest = sql_->sha.digest_of(data);
         chunk.bind(1, static_cast<std::int64_t>(seq));
         chunk.bind(2, n);
         chunk.bindNoCopy(3, data.data(), static_cast<int>(data.size()));
