@@ -376,7 +376,7 @@ int main(int argc, char** argv) {
   rep.line("");
   rep.line("Machine: " + machine() + ". Journals in `" + s.dir.string() + "`. Median of " +
            std::to_string(s.rounds) + " interleaved rounds; regenerate with `" +
-           "build/tools/bench/taskjournal-bench` (see README, Benchmarks).");
+           "build/tools/bench/taskjournal-bench` (README, \"Performance and memory\").");
   rep.line("");
 
   // ---- (a) lifecycle writes -------------------------------------------------------------------
