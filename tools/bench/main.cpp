@@ -671,7 +671,7 @@ int main(int argc, char** argv) {
                fmt(scan_rate) + " | " + ratio(fold_rate, scan_rate) + " | " + fmt(last.rss_mb, 1) +
                " | " + fmt(last.peak_mb, 1) + " | " + fmt(cp, 3) + " | " + ratio(cp, o) + " | " +
                fmt(last_checkpoint.rss_mb, 1) + " | " + fmt(last_checkpoint.peak_mb, 1) + " |");
-      plot_data << events << " " << o << " " << last.rss_mb << "\n";
+      plot_data << events << " " << o << " " << last.rss_mb << " " << cp << "\n";
       const auto [events_mb, checkpoint_mb] = table_megabytes(file);
       size_lines.push_back("| " + fmt(double(events)) + " | " + fmt(events_mb, 1) + " | " +
                            fmt(checkpoint_mb, 1) + " | " + fmt(checkpoint_write_s.back(), 3) +
@@ -697,12 +697,13 @@ int main(int argc, char** argv) {
     gp << "set terminal pngcairo size 900,500\n"
        << "set output '" << png.string() << "'\n"
        << "set title 'taskjournal: open time and memory against journal size'\n"
-       << "set logscale x\nset xlabel 'events in the journal'\n"
+       << "set logscale x\nset xrange [5000:2000000]\nset xlabel 'events in the journal'\n"
        << "set ylabel 'open time (s)'\nset y2label 'RSS after open (MB)'\n"
        << "set ytics nomirror\nset y2tics\nset key left top\nset grid\n"
        << "plot '" << (s.dir / "open.dat").string()
-       << "' using 1:2 with linespoints title 'open time (s)' axes x1y1, '' using 1:3 with "
-          "linespoints title 'RSS (MB)' axes x1y2\n";
+       << "' using 1:2 with linespoints title 'open, full fold (s)' axes x1y1, '' using 1:4 with "
+          "linespoints title 'open from a checkpoint (s)' axes x1y1, '' using 1:3 with "
+          "linespoints title 'RSS after the full fold (MB)' axes x1y2\n";
   }
   const std::string gnuplot = "gnuplot '" + (s.dir / "open.gp").string() + "' 2>/dev/null";
   if (!s.runs("c")) {
