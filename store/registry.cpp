@@ -361,9 +361,11 @@ struct Registry::Impl {
 
   // After a commit: the checkpoint Options::checkpoint_every asks for, if it is due. A failure
   // is reported, not thrown (the call's events are committed), and tried again a period later.
+  // The period grows to a tenth of the journal: writing a checkpoint costs time in proportion to
+  // the views, so a fixed period would cost ever more per event as the journal grows.
   void checkpoint_if_due() {
-    const std::uint64_t every = options.checkpoint_every;
-    if (every == 0 || options.read_only || views_stale) return;
+    if (options.checkpoint_every == 0 || options.read_only || views_stale) return;
+    const std::uint64_t every = std::max(options.checkpoint_every, checkpointed_seq / 10);
     if (views.last_seq() - std::min(checkpointed_seq, views.last_seq()) < every) return;
     if (journal.verified_seq() != views.last_seq()) return;
     try {

@@ -274,6 +274,21 @@ TEST(Checkpoints, PolicyWritesOneEveryNEventsAndKeepsTheNewestTwo) {
             (std::vector<std::int64_t>{20, 30}));
 }
 
+TEST(Checkpoints, PolicyPeriodGrowsToATenthOfTheJournal) {
+  // Every 10 events up to event 100, then a tenth of the newest checkpoint's event: 110, 121, 133,
+  // 146, 160, 176, 193, 212, 233 (the next would be 256).
+  TempDir dir;
+  FakeClock clock;
+  Options options = quiet(clock);
+  options.checkpoint_every = 10;
+  auto r = Registry::open(dir / "j.db", options);
+  r.batch([](Batch& b) { b.create({.session_id = "s", .id = "t", .kind = "tool"}); });
+  for (int i = 1; i < 250; ++i) r.update("s", "t", {.summary = std::to_string(i)});
+  Sql sql(dir / "j.db");
+  EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
+            (std::vector<std::int64_t>{212, 233}));
+}
+
 TEST(Checkpoints, PolicyCountsFromTheNewestCheckpointAfterReopening) {
   TempDir dir;
   FakeClock clock;

@@ -31,11 +31,12 @@ struct Options {
   /// Reads then skip the check for other writers' commits, which makes them several times faster.
   bool exclusive = false;
   /// Store a checkpoint of the views each time this many events were appended since the last
-  /// one (0: never), so that opening restores the newest checkpoint and folds only the events
-  /// after it. The checkpoint is written by the call whose event crosses the threshold, after its
-  /// commit and in a transaction of its own; that call takes longer (about the time to encode
-  /// the views) but never fails for it. The newest two checkpoints are kept. See README,
-  /// "Checkpoints".
+  /// one (0: never), or a tenth of the journal once that is more, so that opening restores the
+  /// newest checkpoint and folds only the events after it, and checkpoints cost a bounded share
+  /// of the writes however large the journal grows. The checkpoint is written by the call whose
+  /// event crosses the threshold, after its commit and in a transaction of its own; that call
+  /// takes longer (about the time to encode the views) but never fails for it. The newest two
+  /// checkpoints are kept. See README, "Checkpoints".
   std::uint64_t checkpoint_every = 100'000;
   /// Open from the newest usable checkpoint (true), or ignore checkpoints and fold, verifying
   /// its hash chain, every event from the first (false). Opening from a checkpoint checks the
