@@ -3,19 +3,18 @@
 // another format, or disagrees with the events is ignored and reported, never trusted.
 #include "events/checkpoint.hpp"
 
-#include <array>
 #include <filesystem>
-#include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <sqlite3.h>
 
 #include "projections/views.hpp"
 #include "store/journal.hpp"
 #include "support/fake_clock.hpp"
+#include "support/processes.hpp"
+#include "support/raw_journal.hpp"
 #include "taskjournal/taskjournal.hpp"
 
 namespace fs = std::filesystem;
@@ -24,95 +23,27 @@ using taskjournal::testing::FakeClock;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("taskjournal-checkpoint-test-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
+using taskjournal::testing::RawJournal;
+using taskjournal::testing::TempDir;
 
- private:
-  fs::path path_;
-};
+// The bytes of chunk `n` of checkpoint `seq`.
+std::string chunk(RawJournal& raw, std::uint64_t seq, int n) {
+  std::string data =
+      raw.blob("SELECT data FROM checkpoint_chunks WHERE seq = " + std::to_string(seq) +
+               " AND n = " + std::to_string(n));
+  if (data.empty()) throw std::runtime_error("no such chunk");
+  return data;
+}
 
-// Raw SQL on a journal file, as a tool other than taskjournal would run it.
-class Sql {
- public:
-  explicit Sql(const fs::path& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("open");
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~Sql() { sqlite3_close(db_); }
-  void exec(const std::string& sql) {
-    char* error = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-      std::string what = error ? error : "?";
-      sqlite3_free(error);
-      throw std::runtime_error(sql + ": " + what);
-    }
-  }
-  std::vector<std::int64_t> ints(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
-    }
-    std::vector<std::int64_t> out;
-    while (sqlite3_step(stmt) == SQLITE_ROW) out.push_back(sqlite3_column_int64(stmt, 0));
-    sqlite3_finalize(stmt);
-    return out;
-  }
-  // Replaces the data of chunk `n` of checkpoint `seq`, with a matching digest if `fix_digest`.
-  void set_chunk(std::int64_t seq, std::int64_t n, const std::string& data, bool fix_digest) {
-    sqlite3_stmt* stmt = nullptr;
-    const char* sql =
-        fix_digest ? "UPDATE checkpoint_chunks SET data = ?1, digest = ?2 WHERE seq = ?3 AND n = ?4"
-                   : "UPDATE checkpoint_chunks SET data = ?1 WHERE seq = ?3 AND n = ?4";
-    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(sqlite3_errmsg(db_));
-    }
-    const std::string digest = sha256(data);
-    sqlite3_bind_blob(stmt, 1, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
-    if (fix_digest) {
-      sqlite3_bind_blob(stmt, 2, digest.data(), static_cast<int>(digest.size()), SQLITE_TRANSIENT);
-    }
-    sqlite3_bind_int64(stmt, 3, seq);
-    sqlite3_bind_int64(stmt, 4, n);
-    const int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE || sqlite3_changes(db_) != 1) throw std::runtime_error("set_chunk");
-  }
-  std::string chunk(std::int64_t seq, std::int64_t n) {
-    sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db_, "SELECT data FROM checkpoint_chunks WHERE seq = ? AND n = ?", -1, &stmt,
-                       nullptr);
-    sqlite3_bind_int64(stmt, 1, seq);
-    sqlite3_bind_int64(stmt, 2, n);
-    std::string out;
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-      out.assign(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
-                 static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
-    }
-    sqlite3_finalize(stmt);
-    if (out.empty()) throw std::runtime_error("no such chunk");
-    return out;
-  }
-  static std::string sha256(const std::string& data) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned int size = 0;
-    EVP_Digest(data.data(), data.size(), md.data(), &size, EVP_sha256(), nullptr);
-    return std::string(reinterpret_cast<const char*>(md.data()), size);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+// Replaces the data of chunk `n` of checkpoint `seq`, with a matching digest if `fix_digest`.
+void set_chunk(RawJournal& raw, std::uint64_t seq, int n, const std::string& data,
+               bool fix_digest) {
+  raw.add_sha256_function();
+  const std::string where = " WHERE seq = " + std::to_string(seq) + " AND n = " + std::to_string(n);
+  const std::string sql = fix_digest ? "UPDATE checkpoint_chunks SET data = ?1, digest = sha256(?1)"
+                                     : "UPDATE checkpoint_chunks SET data = ?1";
+  if (raw.exec_with_blob(sql + where, data) != 1) throw std::runtime_error("set_chunk");
+}
 
 const std::vector<std::string> kSessions{"sess_a", "sess_b", "sess_c"};
 
@@ -185,7 +116,7 @@ Dump dump(Registry& r) {
 Dump full_fold(const fs::path& path, const fs::path& scratch, FakeClock& clock) {
   fs::copy_file(path, scratch, fs::copy_options::overwrite_existing);
   {
-    Sql sql(scratch);
+    RawJournal sql((scratch).string());
     sql.exec("DROP TABLE IF EXISTS checkpoint_chunks; DROP TABLE IF EXISTS checkpoints;");
   }
   auto r = Registry::open(scratch, quiet(clock));
@@ -254,7 +185,7 @@ TEST(Checkpoints, EmptyJournalCheckpointWritesNothing) {
   FakeClock clock;
   auto r = Registry::open(dir / "j.db", quiet(clock));
   EXPECT_EQ(r.checkpoint(), 0u);
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   EXPECT_THROW(sql.ints("SELECT seq FROM checkpoints"), std::runtime_error);  // no table yet
 }
 
@@ -267,7 +198,7 @@ TEST(Checkpoints, PolicyWritesOneEveryNEventsAndKeepsTheNewestTwo) {
   for (int i = 0; i < 35; ++i) {
     r.create({.session_id = "s", .id = "t" + std::to_string(i), .kind = "tool"});
   }
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
             (std::vector<std::int64_t>{20, 30}));
   EXPECT_EQ(sql.ints("SELECT DISTINCT seq FROM checkpoint_chunks ORDER BY seq"),
@@ -284,7 +215,7 @@ TEST(Checkpoints, PolicyPeriodGrowsToATenthOfTheJournal) {
   auto r = Registry::open(dir / "j.db", options);
   r.batch([](Batch& b) { b.create({.session_id = "s", .id = "t", .kind = "tool"}); });
   for (int i = 1; i < 250; ++i) r.update("s", "t", {.summary = std::to_string(i)});
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
             (std::vector<std::int64_t>{212, 233}));
 }
@@ -300,7 +231,7 @@ TEST(Checkpoints, PolicyCountsFromTheNewestCheckpointAfterReopening) {
       r.create({.session_id = "s", .id = "t" + std::to_string(round * 7 + i), .kind = "tool"});
     }
   }
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
             (std::vector<std::int64_t>{10, 20}));
 }
@@ -316,7 +247,7 @@ TEST(Checkpoints, BatchThatCrossesTheThresholdWritesOneCheckpoint) {
       b.create({.session_id = "s", .id = "t" + std::to_string(i), .kind = "tool"});
     }
   });
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints"), (std::vector<std::int64_t>{25}));
 }
 
@@ -367,41 +298,41 @@ class UntrustedCheckpoint : public ::testing::Test {
 };
 
 TEST_F(UntrustedCheckpoint, DamagedChunkIsIgnored) {
-  Sql sql(dir_ / "j.db");
-  std::string data = sql.chunk(static_cast<std::int64_t>(seq_), 0);
+  RawJournal sql((dir_ / "j.db").string());
+  std::string data = chunk(sql, seq_, 0);
   data[data.size() / 2] ^= 0x20;
-  sql.set_chunk(static_cast<std::int64_t>(seq_), 0, data, /*fix_digest=*/false);
+  set_chunk(sql, seq_, 0, data, /*fix_digest=*/false);
   expect_ignored("chunk 0 damaged");
 }
 
 TEST_F(UntrustedCheckpoint, ChunkThatDoesNotDecodeIsIgnored) {
-  Sql sql(dir_ / "j.db");
-  std::string data = sql.chunk(static_cast<std::int64_t>(seq_), 0);
+  RawJournal sql((dir_ / "j.db").string());
+  std::string data = chunk(sql, seq_, 0);
   data.resize(data.size() - 3);  // truncated, with a digest that matches the damage
-  sql.set_chunk(static_cast<std::int64_t>(seq_), 0, data, /*fix_digest=*/true);
+  set_chunk(sql, seq_, 0, data, /*fix_digest=*/true);
   expect_ignored("truncated");
 }
 
 TEST_F(UntrustedCheckpoint, MissingChunkIsIgnored) {
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   sql.exec("UPDATE checkpoints SET chunks = chunks + 1");
   expect_ignored("chunks");
 }
 
 TEST_F(UntrustedCheckpoint, OtherFormatIsIgnored) {
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   sql.exec("UPDATE checkpoints SET format = 2");
   expect_ignored("format 2 (this build reads format 1)");
 }
 
 TEST_F(UntrustedCheckpoint, HashThatDisagreesWithTheJournalIsIgnored) {
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   sql.exec("UPDATE checkpoints SET hash = zeroblob(32)");
   expect_ignored("disagrees with the journal");
 }
 
 TEST_F(UntrustedCheckpoint, CheckpointBeyondTheLastEventIsIgnored) {
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   sql.exec("UPDATE checkpoint_chunks SET seq = 100000; UPDATE checkpoints SET seq = 100000");
   seq_ = 100000;
   expect_ignored("the journal has no such event");
@@ -409,28 +340,28 @@ TEST_F(UntrustedCheckpoint, CheckpointBeyondTheLastEventIsIgnored) {
 
 TEST_F(UntrustedCheckpoint, EventCountsThatDoNotAddUpAreIgnored) {
   // A well-formed checkpoint with a valid digest that lost one task: its counts fall short.
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   events::CheckpointEncoder encoder;
   bool first = true;
-  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0))) {
     if (!first) encoder.add(e.task, e.messages, e.events);
     first = false;
   }
-  sql.set_chunk(static_cast<std::int64_t>(seq_), 0, encoder.take(), /*fix_digest=*/true);
+  set_chunk(sql, seq_, 0, encoder.take(), /*fix_digest=*/true);
   expect_ignored("events, not " + std::to_string(seq_));
 }
 
 TEST_F(UntrustedCheckpoint, CheckpointThatTheLaterEventsDoNotFitIsIgnored) {
   // Task t40 (created after the checkpoint) gets the id of a task inside it: the counts add up,
   // but the event that creates t40 after the checkpoint then meets a task that exists.
-  Sql sql(dir_ / "j.db");
+  RawJournal sql((dir_ / "j.db").string());
   events::CheckpointEncoder encoder;
-  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq_), 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0))) {
     if (e.task.id == "t39") e.task.id = "t40";
     for (auto& m : e.messages) m.task_id = e.task.id;
     encoder.add(e.task, e.messages, e.events);
   }
-  sql.set_chunk(static_cast<std::int64_t>(seq_), 0, encoder.take(), /*fix_digest=*/true);
+  set_chunk(sql, seq_, 0, encoder.take(), /*fix_digest=*/true);
   expect_ignored("the events after it do not fit it");
 }
 
@@ -448,7 +379,7 @@ TEST(Checkpoints, OlderCheckpointIsUsedWhenTheNewestIsDamaged) {
     populate(r, 40, 5);
   }
   {
-    Sql sql(dir / "j.db");
+    RawJournal sql((dir / "j.db").string());
     sql.exec("UPDATE checkpoint_chunks SET digest = zeroblob(32) WHERE seq = " +
              std::to_string(newer));
   }
@@ -464,7 +395,7 @@ TEST(Checkpoints, CorruptEventAfterTheCheckpointStillFailsTheOpen) {
   FakeClock clock;
   const std::uint64_t seq = journal_with_checkpoint(dir / "j.db", clock, 20, 5);
   {
-    Sql sql(dir / "j.db");
+    RawJournal sql((dir / "j.db").string());
     sql.exec("DROP TRIGGER events_no_update");
     sql.exec("UPDATE events SET hash = zeroblob(32) WHERE seq = " + std::to_string(seq + 2));
   }
@@ -484,7 +415,7 @@ TEST(Checkpoints, FailedCheckpointWriteIsReportedAndTheCallSucceeds) {
   {
     // A table that refuses rows: the checkpoint's transaction fails after the event committed.
     auto r = Registry::open(dir / "j.db", quiet(clock));
-    Sql sql(dir / "j.db");
+    RawJournal sql((dir / "j.db").string());
     sql.exec(
         "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, format INTEGER "
         "NOT NULL, chunks INTEGER NOT NULL, tasks INTEGER NOT NULL, messages INTEGER NOT NULL, "
@@ -592,7 +523,7 @@ TEST(Checkpoints, OpenFromCheckpointFalseFoldsAndVerifiesEveryEvent) {
   }
   // An event the checkpoint covers, altered: only the full fold sees it.
   {
-    Sql sql(dir / "j.db");
+    RawJournal sql((dir / "j.db").string());
     sql.exec("DROP TRIGGER events_no_update");
     sql.exec("UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 2");
   }
@@ -612,7 +543,7 @@ TEST(Checkpoints, CountsInTheCheckpointAreOnlyAHint) {
   FakeClock clock;
   const std::uint64_t seq = journal_with_checkpoint(dir / "j.db", clock, 20, 3);
   {
-    Sql sql(dir / "j.db");
+    RawJournal sql((dir / "j.db").string());
     sql.exec("UPDATE checkpoints SET tasks = 1000000000000000, messages = 1000000000000000");
   }
   auto r = Registry::open(dir / "j.db", quiet(clock));
@@ -641,7 +572,7 @@ TEST(Checkpoints, ManyChunksRestoreAndAnEarlyBadChunkStopsTheReader) {
     seq = r.checkpoint();
     populate(r, 4010, 5);
   }
-  Sql sql(dir / "j.db");
+  RawJournal sql((dir / "j.db").string());
   ASSERT_GE(sql.ints("SELECT chunks FROM checkpoints").at(0), 3);
   {
     auto r = Registry::open(dir / "j.db", quiet(clock));
@@ -650,12 +581,12 @@ TEST(Checkpoints, ManyChunksRestoreAndAnEarlyBadChunkStopsTheReader) {
   }
   events::CheckpointEncoder encoder;
   std::string first_id;
-  for (auto& e : events::decode_checkpoint_chunk(sql.chunk(static_cast<std::int64_t>(seq), 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq, 0))) {
     if (first_id.empty()) first_id = e.task.id;
     e.task.id = first_id;  // every task of chunk 0 the same id
     encoder.add(e.task, e.messages, e.events);
   }
-  sql.set_chunk(static_cast<std::int64_t>(seq), 0, encoder.take(), /*fix_digest=*/true);
+  set_chunk(sql, seq, 0, encoder.take(), /*fix_digest=*/true);
   auto r = Registry::open(dir / "j.db", quiet(clock));
   EXPECT_EQ(r.open_report().checkpoint_seq, 0u);
   ASSERT_EQ(r.open_report().ignored_checkpoints.size(), 1u);

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -85,7 +86,37 @@ class RawJournal {
     }
   }
 
-  /// Removes the immutability triggers, as a tool bent on editing the table would.
+  /// Runs one statement with `blob` bound to ?1; returns the number of rows it changed.
+  int exec_with_blob(const std::string& sql, std::string_view blob) {
+    sqlite3_stmt* stmt = prepare(sql.c_str());
+    sqlite3_bind_blob(stmt, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+    return sqlite3_changes(db_);
+  }
+
+  /// The first column of every row of a query, as integers.
+  std::vector<std::int64_t> ints(const std::string& sql) {
+    sqlite3_stmt* stmt = prepare(sql.c_str());
+    std::vector<std::int64_t> out;
+    while (sqlite3_step(stmt) == SQLITE_ROW) out.push_back(sqlite3_column_int64(stmt, 0));
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+  /// The first column of the first row of a query, as bytes (empty if there is no row).
+  std::string blob(const std::string& sql) {
+    sqlite3_stmt* stmt = prepare(sql.c_str());
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, 0));
+      out.assign(data ? data : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
   /// Registers the SQL function sha256(X), the SHA-256 of blob X (to forge checkpoint digests).
   void add_sha256_function() {
     auto fn = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
@@ -97,6 +128,7 @@ class RawJournal {
     sqlite3_create_function(db_, "sha256", 1, SQLITE_UTF8, nullptr, fn, nullptr, nullptr);
   }
 
+  /// Removes the immutability triggers, as a tool bent on editing the table would.
   void drop_triggers() {
     exec("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete");
   }
