@@ -51,6 +51,30 @@ Options quiet(FakeClock& clock) {
   return Options{.clock = clock.fn(), .durability = Durability::Normal, .checkpoint_every = 0};
 }
 
+// quiet(), with a checkpoint every `events` events.
+Options checkpointing(FakeClock& clock, std::uint64_t events) {
+  Options options = quiet(clock);
+  options.checkpoint_every = events;
+  return options;
+}
+
+// The sequence numbers of the checkpoints stored in `file`, oldest first.
+std::vector<std::int64_t> checkpoint_seqs(const fs::path& file) {
+  return RawJournal(file.string()).ints("SELECT seq FROM checkpoints ORDER BY seq");
+}
+
+// The Error `call` throws; a test failure if it throws none.
+template <class Call>
+Error error_from(Call&& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected an Error";
+  return Error(ErrorCode::Storage, "no error thrown");
+}
+
 // Tasks of every kind of history: progress, input requests answered, cancels, artifacts, links,
 // failures and attempts, with messages both ways. Task ids are "t<first + i>".
 void populate(Registry& r, int first, int count) {
@@ -192,16 +216,13 @@ TEST(Checkpoints, EmptyJournalCheckpointWritesNothing) {
 TEST(Checkpoints, PolicyWritesOneEveryNEventsAndKeepsTheNewestTwo) {
   TempDir dir;
   FakeClock clock;
-  Options options = quiet(clock);
-  options.checkpoint_every = 10;
-  auto r = Registry::open(dir / "j.db", options);
+  auto r = Registry::open(dir / "j.db", checkpointing(clock, 10));
   for (int i = 0; i < 35; ++i) {
     r.create({.session_id = "s", .id = "t" + std::to_string(i), .kind = "tool"});
   }
-  RawJournal sql((dir / "j.db").string());
-  EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
-            (std::vector<std::int64_t>{20, 30}));
-  EXPECT_EQ(sql.ints("SELECT DISTINCT seq FROM checkpoint_chunks ORDER BY seq"),
+  EXPECT_EQ(checkpoint_seqs(dir / "j.db"), (std::vector<std::int64_t>{20, 30}));
+  EXPECT_EQ(RawJournal((dir / "j.db").string())
+                .ints("SELECT DISTINCT seq FROM checkpoint_chunks ORDER BY seq"),
             (std::vector<std::int64_t>{20, 30}));
 }
 
@@ -210,45 +231,34 @@ TEST(Checkpoints, PolicyPeriodGrowsToATenthOfTheJournal) {
   // 146, 160, 176, 193, 212, 233 (the next would be 256).
   TempDir dir;
   FakeClock clock;
-  Options options = quiet(clock);
-  options.checkpoint_every = 10;
-  auto r = Registry::open(dir / "j.db", options);
-  r.batch([](Batch& b) { b.create({.session_id = "s", .id = "t", .kind = "tool"}); });
+  auto r = Registry::open(dir / "j.db", checkpointing(clock, 10));
+  r.create({.session_id = "s", .id = "t", .kind = "tool"});
   for (int i = 1; i < 250; ++i) r.update("s", "t", {.summary = std::to_string(i)});
-  RawJournal sql((dir / "j.db").string());
-  EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
-            (std::vector<std::int64_t>{212, 233}));
+  EXPECT_EQ(checkpoint_seqs(dir / "j.db"), (std::vector<std::int64_t>{212, 233}));
 }
 
 TEST(Checkpoints, PolicyCountsFromTheNewestCheckpointAfterReopening) {
   TempDir dir;
   FakeClock clock;
-  Options options = quiet(clock);
-  options.checkpoint_every = 10;
   for (int round = 0; round < 3; ++round) {
-    auto r = Registry::open(dir / "j.db", options);
+    auto r = Registry::open(dir / "j.db", checkpointing(clock, 10));
     for (int i = 0; i < 7; ++i) {
       r.create({.session_id = "s", .id = "t" + std::to_string(round * 7 + i), .kind = "tool"});
     }
   }
-  RawJournal sql((dir / "j.db").string());
-  EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints ORDER BY seq"),
-            (std::vector<std::int64_t>{10, 20}));
+  EXPECT_EQ(checkpoint_seqs(dir / "j.db"), (std::vector<std::int64_t>{10, 20}));
 }
 
 TEST(Checkpoints, BatchThatCrossesTheThresholdWritesOneCheckpoint) {
   TempDir dir;
   FakeClock clock;
-  Options options = quiet(clock);
-  options.checkpoint_every = 10;
-  auto r = Registry::open(dir / "j.db", options);
+  auto r = Registry::open(dir / "j.db", checkpointing(clock, 10));
   r.batch([](Batch& b) {
     for (int i = 0; i < 25; ++i) {
       b.create({.session_id = "s", .id = "t" + std::to_string(i), .kind = "tool"});
     }
   });
-  RawJournal sql((dir / "j.db").string());
-  EXPECT_EQ(sql.ints("SELECT seq FROM checkpoints"), (std::vector<std::int64_t>{25}));
+  EXPECT_EQ(checkpoint_seqs(dir / "j.db"), (std::vector<std::int64_t>{25}));
 }
 
 TEST(Checkpoints, CheckpointOnReadOnlyRegistryIsReadOnlyError) {
@@ -259,12 +269,7 @@ TEST(Checkpoints, CheckpointOnReadOnlyRegistryIsReadOnlyError) {
   options.read_only = true;
   auto r = Registry::open(dir / "j.db", options);
   EXPECT_GT(r.open_report().checkpoint_seq, 0u);  // read-only registries use checkpoints too
-  try {
-    r.checkpoint();
-    FAIL() << "expected Error(ReadOnly)";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::ReadOnly);
-  }
+  EXPECT_EQ(error_from([&] { r.checkpoint(); }).code(), ErrorCode::ReadOnly);
 }
 
 // ---- checkpoints that must not be trusted -------------------------------------------------------
@@ -399,14 +404,10 @@ TEST(Checkpoints, CorruptEventAfterTheCheckpointStillFailsTheOpen) {
     sql.exec("DROP TRIGGER events_no_update");
     sql.exec("UPDATE events SET hash = zeroblob(32) WHERE seq = " + std::to_string(seq + 2));
   }
-  try {
-    Registry::open(dir / "j.db", quiet(clock));
-    FAIL() << "expected Error(Corrupt)";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Corrupt);
-    EXPECT_NE(std::string(e.what()).find("event " + std::to_string(seq + 2)), std::string::npos)
-        << e.what();
-  }
+  const Error e = error_from([&] { Registry::open(dir / "j.db", quiet(clock)); });
+  EXPECT_EQ(e.code(), ErrorCode::Corrupt);
+  EXPECT_NE(std::string(e.what()).find("event " + std::to_string(seq + 2)), std::string::npos)
+      << e.what();
 }
 
 TEST(Checkpoints, FailedCheckpointWriteIsReportedAndTheCallSucceeds) {
@@ -424,8 +425,7 @@ TEST(Checkpoints, FailedCheckpointWriteIsReportedAndTheCallSucceeds) {
         "BEGIN SELECT RAISE(ABORT, 'no checkpoints here'); END;");
   }
   std::vector<std::string> problems;
-  Options options = quiet(clock);
-  options.checkpoint_every = 5;
+  Options options = checkpointing(clock, 5);
   options.on_problem = [&](const Error& e) { problems.push_back(e.what()); };
   {
     auto r = Registry::open(dir / "j.db", options);
@@ -491,12 +491,7 @@ TEST(CheckpointCodec, ChunksOfAnySizeRestoreEqualViews) {
 }
 
 TEST(CheckpointCodec, EmptyChunkIsCorrupt) {
-  try {
-    events::decode_checkpoint_chunk("");
-    FAIL() << "expected Error(Corrupt)";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Corrupt);
-  }
+  EXPECT_EQ(error_from([] { events::decode_checkpoint_chunk(""); }).code(), ErrorCode::Corrupt);
 }
 
 TEST(CheckpointCodec, MessageIdUsedTwiceIsCorrupt) {
@@ -528,13 +523,9 @@ TEST(Checkpoints, OpenFromCheckpointFalseFoldsAndVerifiesEveryEvent) {
     sql.exec("UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 2");
   }
   EXPECT_EQ(Registry::open(dir / "j.db", quiet(clock)).open_report().checkpoint_seq, seq);
-  try {
-    Registry::open(dir / "j.db", options);
-    FAIL() << "expected Error(Corrupt)";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Corrupt);
-    EXPECT_NE(std::string(e.what()).find("event 2"), std::string::npos) << e.what();
-  }
+  const Error e = error_from([&] { Registry::open(dir / "j.db", options); });
+  EXPECT_EQ(e.code(), ErrorCode::Corrupt);
+  EXPECT_NE(std::string(e.what()).find("event 2"), std::string::npos) << e.what();
 }
 
 TEST(Checkpoints, CountsInTheCheckpointAreOnlyAHint) {
