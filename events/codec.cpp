@@ -96,6 +96,7 @@ struct EncodeStream {
   }
 };
 thread_local EncodeStream encode_stream;
+constexpr std::size_t kKeptEncodeCapacity = 64 * 1024;
 
 class Encoder {
  public:
@@ -131,7 +132,15 @@ class Encoder {
     for (const auto& e : v) put(e);
   }
 
-  std::string bytes() { return sink_.out; }  // a copy of exactly the bytes; the buffer stays
+  // The bytes. A small buffer stays with the thread for the next payload (a copy of exactly the
+  // bytes is returned); a large one leaves with the payload, so that one large call does not
+  // keep its size in every thread that made one.
+  std::string bytes() {
+    if (sink_.out.capacity() <= kKeptEncodeCapacity) return sink_.out;
+    std::string out = std::move(sink_.out);
+    sink_.out = std::string();
+    return out;
+  }
   std::size_t size() const noexcept { return sink_.out.size(); }
 
  private:
@@ -701,3 +710,9 @@ std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes) {
 }
 
 }  // namespace taskjournal::events
+
+namespace taskjournal::events::testing {
+
+std::size_t encode_buffer_capacity() { return encode_stream.sink.out.capacity(); }
+
+}  // namespace taskjournal::events::testing

@@ -80,3 +80,11 @@ Payload decode(std::string_view type, std::uint32_t version, std::string_view by
 std::string payload_json(const Payload& payload);
 
 }  // namespace taskjournal::events
+
+namespace taskjournal::events::testing {
+
+/// Test hook, not part of the API: the capacity of this thread's encode buffer, which encode()
+/// keeps between calls only while it is small (64 KiB).
+std::size_t encode_buffer_capacity();
+
+}  // namespace taskjournal::events::testing

@@ -55,21 +55,28 @@ bool is_valid_utf8(std::string_view text) noexcept {
   return true;
 }
 
-bool is_valid_json(std::string_view text) noexcept {
+bool is_valid_json(std::string_view text) noexcept { return check_json(text) == JsonCheck::Valid; }
+
+JsonCheck check_json(std::string_view text) noexcept {
   try {
     rapidjson::MemoryStream stream(text.data(), text.size());
     rapidjson::Reader reader;
     ValidatingHandler handler;
-    // Numbers are handed on as text (embedding copies them verbatim). RapidJSON still rejects a
-    // number beyond the range of a double (1e400): a known limitation of 1.1.0.
+    // Numbers are handed on as text (embedding copies them verbatim). RapidJSON 1.1.0 still
+    // rejects a number beyond the range of a double (1e400, a 400-digit integer), which RFC 8259
+    // allows: that is reported as such (a documented limit), not as text that is not JSON.
     constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
                                 rapidjson::kParseValidateEncodingFlag |
                                 rapidjson::kParseNumbersAsStringsFlag;
-    if (reader.Parse<kFlags>(stream, handler).IsError()) return false;
+    const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
+    if (result.IsError()) {
+      return result.Code() == rapidjson::kParseErrorNumberTooBig ? JsonCheck::NumberOutOfRange
+                                                                 : JsonCheck::Invalid;
+    }
     // RapidJSON sees a NUL byte as the end of input; anything after the value must not be hidden.
-    return stream.Tell() == text.size();
+    return stream.Tell() == text.size() ? JsonCheck::Valid : JsonCheck::Invalid;
   } catch (...) {
-    return false;  // std::bad_alloc from the parser's stack
+    return JsonCheck::Invalid;  // std::bad_alloc from the parser's stack
   }
 }
 

@@ -4,12 +4,31 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
+
+#include "events/ids.hpp"
 
 namespace taskjournal {
+namespace {
+
+// dst = src, without keeping dst's old buffers: an assignment reuses the capacity of the strings
+// it overwrites (a move from a short string too, which libstdc++ copies into the old buffer), so
+// a 5-byte state_detail that replaced a 20 MB one would keep 20 MB. Destroy, then construct.
+template <class T>
+void replace(std::optional<T>& dst, const std::optional<T>& src) {
+  dst.reset();
+  dst = src;
+}
+template <class T>
+void replace(std::vector<T>& dst, const std::vector<T>& src) {
+  std::vector<T>(src).swap(dst);
+}
+
+}  // namespace
 
 SessionTask new_session_task(const CreateSessionTask& input, Timestamp now) {
   SessionTask task{
-      .id = input.id.value_or(std::string{}),
+      .id = input.id ? *input.id : events::new_id("task_", now),
       .session_id = input.session_id,
       .kind = input.kind,
       .display_name = input.display_name,
@@ -42,7 +61,7 @@ void apply_task_update(SessionTask& task, const SessionTaskUpdate& update, Times
   std::optional<SessionTaskState> target = update.state;
   if (!terminal && update.input_request) {
     target = SessionTaskState::AwaitingInput;
-    task.input_request = update.input_request;
+    replace(task.input_request, update.input_request);
   }
 
   // 5. State transition with its timestamps.
@@ -54,14 +73,14 @@ void apply_task_update(SessionTask& task, const SessionTaskUpdate& update, Times
   }
 
   // 6. Content.
-  if (update.state_detail) task.state_detail = update.state_detail;
-  if (update.progress) task.progress = update.progress;
-  if (update.summary) task.summary = update.summary;
-  if (update.result_path) task.result_path = update.result_path;
-  if (update.artifacts) task.artifacts = *update.artifacts;
+  if (update.state_detail) replace(task.state_detail, update.state_detail);
+  if (update.progress) replace(task.progress, update.progress);
+  if (update.summary) replace(task.summary, update.summary);
+  if (update.result_path) replace(task.result_path, update.result_path);
+  if (update.artifacts) replace(task.artifacts, *update.artifacts);
   if (update.append_artifact) task.artifacts.push_back(*update.append_artifact);
-  if (update.error) task.error = update.error;
-  if (update.worker_id) task.worker_id = update.worker_id;
+  if (update.error) replace(task.error, update.error);
+  if (update.worker_id) replace(task.worker_id, update.worker_id);
   if (update.heartbeat_at) task.heartbeat_at = update.heartbeat_at;
   if (update.links) {
     const TaskLinks& links = *update.links;

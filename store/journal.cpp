@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -165,6 +167,31 @@ class Sha256 {
   std::string digest_ = std::string(kHashSize, '\0');
 };
 
+// "file:<absolute path, percent-encoded>?immutable=1" (https://sqlite.org/uri.html).
+std::string immutable_uri(const std::string& path) {
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(path, ec).string();
+  std::string uri = "file:";
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : ec ? path : absolute) {
+    if (c == '%' || c == '?' || c == '#' || c <= 0x20 || c >= 0x7f) {
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 0x0f];
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri + "?immutable=1";
+}
+
+// True if `<path>-wal` exists and is not empty (it may hold commits not yet in the file).
+bool wal_holds_commits(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path + "-wal", ec);
+  return !ec && size > 0;
+}
+
 std::function<void(sqlite3*)>& connection_hook() {
   static std::function<void(sqlite3*)> hook;
   return hook;
@@ -301,8 +328,8 @@ struct Journal::Sql {
     if (!read_wal_header(probe)) wal_file = nullptr;
   }
 
-  Sql(const JournalConfig& c, int flags)
-      : db(c.path, flags, static_cast<int>(c.busy_timeout.count())),
+  Sql(const std::string& filename, const JournalConfig& c, int flags)
+      : db(filename, flags, static_cast<int>(c.busy_timeout.count())),  // clamped by Journal
         data_version(prepare_raw(db, "PRAGMA data_version")),
         begin_immediate(prepare_raw(db, "BEGIN IMMEDIATE")),
         commit(prepare_raw(db, "COMMIT")) {}
@@ -360,6 +387,15 @@ struct Journal::Sql {
 };
 
 Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(kHashSize, '\0') {
+  // SQLite takes the busy timeout as an int of milliseconds: a longer one waits INT_MAX ms
+  // (24.8 days) instead of wrapping around to no wait at all.
+  if (config_.busy_timeout.count() < 0) {
+    throw Error(ErrorCode::InvalidArgument, "invalid argument: busy_timeout is negative (" +
+                                                std::to_string(config_.busy_timeout.count()) +
+                                                " ms)");
+  }
+  config_.busy_timeout = std::min<std::chrono::milliseconds>(
+      config_.busy_timeout, std::chrono::milliseconds{std::numeric_limits<int>::max()});
   // NOMUTEX: the Registry serialises every use of its connection, so SQLite's own per-call
   // mutex is pure overhead (measurable on every column read of a fold).
   const int flags =
@@ -369,10 +405,17 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
   // some of those conflicts (two connections switching a new file to WAL) as SQLITE_BUSY at once,
   // without waiting: try again until busy_timeout has passed.
   const auto deadline = std::chrono::steady_clock::now() + config_.busy_timeout;
+  // A read-only open of a WAL journal needs its -shm file, which SQLite creates when it is
+  // missing: in a directory the process cannot write, or on a read-only file system, it cannot
+  // (https://sqlite.org/wal.html#readonly). When no -wal file holds commits, the database file
+  // alone is the whole journal, and SQLite's immutable mode reads it without -shm or locks.
+  bool immutable = false;
+  struct NeedsSideFiles {};
   for (;;) {
     try {
       guarded(config_.path, "open", [&] {
-        sql_ = std::make_unique<Sql>(config_, flags);
+        sql_ = std::make_unique<Sql>(immutable ? immutable_uri(config_.path) : config_.path,
+                                     config_, immutable ? (flags | SQLITE_OPEN_URI) : flags);
         auto& db = sql_->db;
 
         // A file SQLite could open for reading only (the OS refused writing) is opened read-only
@@ -418,7 +461,24 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
             throw Error(ErrorCode::Corrupt, config_.path + ": journal has no schema version");
           }
         };
-        Identity id = identify();
+        Identity id;
+        try {
+          id = identify();
+        } catch (const SQLite::Exception& e) {
+          const int code = e.getErrorCode() & 0xff;
+          if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN) {
+            if (config_.read_only && !immutable) throw NeedsSideFiles{};
+            if (!config_.read_only) {
+              throw Error(ErrorCode::ReadOnly,
+                          config_.path +
+                              ": cannot write the journal here: SQLite must create or write its "
+                              "-wal and -shm files beside it, and the directory (or file system) "
+                              "does not allow that (" +
+                              e.what() + "); open it with Options::read_only to read it");
+            }
+          }
+          throw;
+        }
         check(id);
         if (id.fresh() && config_.read_only) {
           throw Error(ErrorCode::ReadOnly, config_.path + ": empty file opened read-only");
@@ -481,6 +541,19 @@ Journal::Journal(const JournalConfig& config) : config_(config), verified_hash_(
         }
       });
       break;
+    } catch (const NeedsSideFiles&) {
+      sql_.reset();
+      if (wal_holds_commits(config_.path)) {
+        throw Error(ErrorCode::Storage,
+                    config_.path +
+                        ": cannot read the journal here: its -wal file holds commits, and the "
+                        "-shm file SQLite needs to read them is missing and cannot be created "
+                        "(the directory is not writable, or the file system is read-only). "
+                        "Copy the journal together with its -wal file to a writable directory "
+                        "and open the copy");
+      }
+      immutable = true;
+      immutable_ = true;
     } catch (const Error& e) {
       if (e.code() != ErrorCode::Busy || std::chrono::steady_clock::now() >= deadline) throw;
       sql_.reset();
@@ -777,6 +850,16 @@ void Journal::begin_write() {
 }
 
 void Journal::append(const events::Event& event) {
+  // Never an event outside the write transaction or out of sequence: after a failed statement
+  // SQLite may have rolled the transaction back on its own, and an INSERT would then commit by
+  // itself, behind a gap.
+  ensure_in_write("append event " + std::to_string(event.seq));
+  const std::uint64_t next = (pending_seq_ != 0 ? pending_seq_ : verified_seq_) + 1;
+  if (event.seq != next) {
+    throw Error(ErrorCode::Storage, config_.path + ": append event " + std::to_string(event.seq) +
+                                        ": out of sequence (the next event is " +
+                                        std::to_string(next) + ")");
+  }
   const std::string payload = events::encode(event.payload);
   const std::string_view type = events::type_name(event.payload);  // static storage
   const std::int64_t at = event.recorded_at.time_since_epoch().count();
@@ -813,7 +896,20 @@ void Journal::append(const events::Event& event) {
   pending_hash_ = hash;  // into its buffer; `hash` is the digest scratch
 }
 
+void Journal::ensure_in_write(std::string_view doing) {
+  if (!in_write_ || sqlite3_get_autocommit(sql_->db.getHandle()) != 0) {
+    const bool rolled_back = in_write_;
+    in_write_ = false;
+    pending_seq_ = 0;
+    throw Error(ErrorCode::Storage,
+                config_.path + ": " + std::string(doing) + ": " +
+                    (rolled_back ? "the write transaction was rolled back after an earlier failure"
+                                 : "no write transaction is open"));
+  }
+}
+
 void Journal::commit() {
+  ensure_in_write("commit");
   guarded(config_.path, "commit", [&] { sql_->run(sql_->commit.get()); });
   in_write_ = false;
   if (pending_seq_ != 0) {

@@ -80,6 +80,12 @@ class Journal {
 
   const std::string& path() const noexcept { return config_.path; }
 
+  /// True if a read-only open found the journal where its -shm file cannot be created (a
+  /// directory the process may not write, a read-only file system) and no -wal file with
+  /// commits: the file is then read in SQLite's immutable mode, as a snapshot that does not see
+  /// later writes by others.
+  bool immutable() const noexcept { return immutable_; }
+
   /// True if another connection committed since the previous call (true on the first call).
   bool changed_by_others();
 
@@ -184,6 +190,8 @@ class Journal {
  private:
   struct Sql;
   void read_new_unchecked(const std::function<void(events::Event&&)>& sink);
+  // Throws Error(Storage) naming `doing` unless a write transaction is open on the connection.
+  void ensure_in_write(std::string_view doing);
   JournalConfig config_;
   std::unique_ptr<Sql> sql_;
   std::uint64_t verified_seq_ = 0;
@@ -191,6 +199,7 @@ class Journal {
   std::uint64_t pending_seq_ = 0;
   std::string pending_hash_;
   bool in_write_ = false;
+  bool immutable_ = false;
 };
 
 }  // namespace taskjournal::store

@@ -18,11 +18,11 @@
 
 #include "events/checkpoint.hpp"
 #include "events/event.hpp"
+#include "events/ids.hpp"
 #include "events/validate.hpp"
 #include "projections/views.hpp"
 #include "store/file_checks.hpp"
 #include "store/handoff.hpp"
-#include "store/ids.hpp"
 #include "store/journal.hpp"
 #include "taskjournal/lifecycle.hpp"
 
@@ -35,6 +35,16 @@ constexpr std::size_t kMaxTaskIdBytes = 256;
   throw Error(ErrorCode::InvalidArgument, "invalid argument: " + what);
 }
 
+// True if `t` can be written in RFC 3339 (years 0000–9999); event times (which also give generated
+// ids their time field, counted from 1970) must moreover not lie before 1970.
+// Compared as time points: a year_month_day of an extreme time wraps around.
+bool in_rfc3339_range(Timestamp t, bool before_1970 = false) {
+  using namespace std::chrono;
+  static const Timestamp first = sys_days{year{0} / January / 1};
+  static const Timestamp end = sys_days{year{10000} / January / 1};
+  return t >= (before_1970 ? first : Timestamp{}) && t < end;
+}
+
 void check_text(std::string_view field, std::string_view value) {
   if (!events::is_valid_utf8(value)) invalid(std::string(field) + " is not valid UTF-8");
 }
@@ -42,7 +52,17 @@ void check_optional_text(std::string_view field, const std::optional<std::string
   if (value) check_text(field, *value);
 }
 void check_json(std::string_view field, std::string_view value) {
-  if (!events::is_valid_json(value)) invalid(std::string(field) + " is not valid JSON text");
+  switch (events::check_json(value)) {
+    case events::JsonCheck::Valid:
+      return;
+    case events::JsonCheck::NumberOutOfRange:
+      invalid(std::string(field) +
+              " holds a number out of range (beyond the range of a double, about 1.8e308): "
+              "taskjournal does not store such numbers; send it as a string");
+    case events::JsonCheck::Invalid:
+      break;
+  }
+  invalid(std::string(field) + " is not valid JSON text");
 }
 
 void check_links(const TaskLinks& links) {
@@ -99,15 +119,8 @@ void check_update(const SessionTaskUpdate& u) {
   }
   if (u.links) check_links(*u.links);
   check_optional_text("worker_id", u.worker_id);
-  if (u.heartbeat_at) {
-    // Keep every stored time expressible in RFC 3339 (years 0000–9999).
-    // Compared as time points: a year_month_day of an extreme time wraps around.
-    using namespace std::chrono;
-    static const Timestamp first = sys_days{year{0} / January / 1};
-    static const Timestamp end = sys_days{year{10000} / January / 1};
-    if (*u.heartbeat_at < first || *u.heartbeat_at >= end) {
-      invalid("heartbeat_at is outside the years 0000-9999");
-    }
+  if (u.heartbeat_at && !in_rfc3339_range(*u.heartbeat_at, /*before_1970=*/true)) {
+    invalid("heartbeat_at is outside the years 0000-9999");
   }
 }
 
@@ -149,7 +162,6 @@ struct Registry::Impl {
   std::atomic<std::thread::id> batch_thread{};
   store::Journal journal;
   projections::Views views;
-  store::IdGenerator ids;
   boost::signals2::signal<void(const RegistryEvent&)> event_signal;
   boost::signals2::signal<void(TaskTransition, const SessionTask&)> transition_signal;
   boost::signals2::signal<void(const WakeNotice&)> wake_signal;
@@ -164,7 +176,20 @@ struct Registry::Impl {
     open_views();
   }
 
-  Timestamp now() const { return options.clock ? options.clock() : system_now(); }
+  // The time of an event. Every stored time must be expressible in RFC 3339 (years 0000–9999),
+  // and a generated id's time field must be the event's millisecond: a clock outside that range
+  // fails the call before anything is written.
+  Timestamp now() const {
+    const Timestamp t = options.clock ? options.clock() : system_now();
+    if (!in_rfc3339_range(t)) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: the clock (Options::clock) returned " +
+                      std::to_string(t.time_since_epoch().count()) +
+                      " microseconds since 1970, outside the years 1970-9999 that event times "
+                      "and generated ids can hold; fix the clock");
+    }
+    return t;
+  }
 
   // The registry's lock. A call from inside this registry's own batch body would deadlock (or
   // nest transactions): refuse it instead.
@@ -428,8 +453,20 @@ struct Registry::Impl {
     // Appends `event` under the next sequence number and folds it into the overlay; returns the
     // task as it is after the event.
     const SessionTask& append(events::Event event) {
+      check_alive();
       event.seq = r_.views.last_seq() + events_.size() + 1;
-      r_.journal.append(event);
+      try {
+        r_.journal.append(event);
+      } catch (const std::exception& e) {
+        // The statement failed: SQLite may have rolled back this statement or the whole
+        // transaction. Either way the batch cannot go on, or its later events would commit
+        // behind a gap: it is dead, and nothing of it commits.
+        failure_ = e.what();
+        throw;
+      } catch (...) {
+        failure_ = "unknown error";
+        throw;
+      }
       SessionTask* task = nullptr;
       if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
         task = &(overlay_[event.task_id] = new_session_task(created->input, event.recorded_at));
@@ -446,8 +483,18 @@ struct Registry::Impl {
       return *task;
     }
 
+    // Throws Error(Storage) once a statement of this transaction failed (see append()).
+    void check_alive() const {
+      if (failure_) {
+        throw Error(ErrorCode::Storage,
+                    r_.journal.path() + ": batch aborted: an earlier call of this batch failed (" +
+                        *failure_ + "); nothing of the batch is committed");
+      }
+    }
+
     // COMMIT, then folds the events into the views; returns their notifications.
     std::vector<Notice> commit() {
+      check_alive();
       std::vector<Notice> notices;
       if (events_.empty()) {
         r_.journal.rollback();
@@ -475,7 +522,8 @@ struct Registry::Impl {
    private:
     Impl& r_;
     projections::StringMap<SessionTask> overlay_;
-    std::deque<events::Event> events_;  // never moved once appended (big payloads)
+    std::deque<events::Event> events_;    // never moved once appended (big payloads)
+    std::optional<std::string> failure_;  // what made a statement fail: the transaction is dead
     bool open_ = false;
   };
 
@@ -494,7 +542,7 @@ struct Registry::Impl {
     }
     const Timestamp now = this->now();
     CreateSessionTask stored = input;
-    if (!stored.id) stored.id = ids.next("task_", now);
+    if (!stored.id) stored.id = events::new_id("task_", now);
     std::string task_id = *stored.id;
     return tx.append(events::Event{.recorded_at = now,
                                    .session_id = input.session_id,
@@ -539,7 +587,7 @@ struct Registry::Impl {
                                                ", current " + std::to_string(task->attempt));
     }
     const Timestamp now = this->now();
-    TaskMessage stored{.id = ids.next("tmsg_", now),
+    TaskMessage stored{.id = events::new_id("tmsg_", now),
                        .task_id = std::string(task_id),
                        .direction = message.direction,
                        .content = message.content,
@@ -656,21 +704,26 @@ struct Batch::Context {
 };
 
 SessionTask Batch::create(const CreateSessionTask& input) {
+  context_.tx.check_alive();
   return context_.registry.create(context_.tx, input);
 }
 std::optional<SessionTask> Batch::update(std::string_view session_id, std::string_view task_id,
                                          const SessionTaskUpdate& update) {
+  context_.tx.check_alive();
   return context_.registry.update(context_.tx, session_id, task_id, update);
 }
 std::optional<SessionTask> Batch::request_cancel(std::string_view session_id,
                                                  std::string_view task_id) {
+  context_.tx.check_alive();
   return context_.registry.request_cancel(context_.tx, session_id, task_id);
 }
 TaskMessage Batch::record_message(std::string_view session_id, std::string_view task_id,
                                   const NewTaskMessage& message) {
+  context_.tx.check_alive();
   return context_.registry.record_message(context_.tx, session_id, task_id, message);
 }
 std::optional<SessionTask> Batch::get(std::string_view session_id, std::string_view task_id) const {
+  context_.tx.check_alive();
   const SessionTask* task = context_.tx.find(session_id, task_id);
   return task ? std::optional<SessionTask>(*task) : std::nullopt;
 }

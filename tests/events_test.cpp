@@ -748,6 +748,11 @@ TEST(Validate, EverythingElseIsNotJson) {
 // Valid by RFC 8259's grammar, but RapidJSON 1.1.0 refuses numbers beyond the range of a double
 // even when it hands numbers on as text. Pinned so that a change of this limit is noticed.
 TEST(Validate, NumbersBeyondDoubleRangeAreRejected) {
+  EXPECT_EQ(check_json("1e400"), JsonCheck::NumberOutOfRange);
+  EXPECT_EQ(check_json("[" + std::string(400, '9') + "]"), JsonCheck::NumberOutOfRange);
+  EXPECT_EQ(check_json("[1e400"), JsonCheck::NumberOutOfRange);  // the first error found
+  EXPECT_EQ(check_json("[1,]"), JsonCheck::Invalid);
+  EXPECT_EQ(check_json("[1e4]"), JsonCheck::Valid);
   EXPECT_FALSE(is_valid_json("1e400"));
   EXPECT_FALSE(is_valid_json("-1e309"));
   EXPECT_FALSE(is_valid_json("[" + std::string(400, '9') + "]"));
@@ -767,4 +772,22 @@ TEST(Validate, DeepNestingIsCheckedWithoutRecursion) {
 }
 
 }  // namespace
+}  // namespace taskjournal::events
+
+// Regression (issue 10, defect 7): the per-thread encode buffer kept the size of the largest
+// payload it ever encoded (4 threads kept 121 MB after the Registry was gone).
+namespace taskjournal::events {
+
+TEST(Codec, EncodeBufferDoesNotKeepALargePayloadsSize) {
+  using taskjournal::SessionTaskUpdate;
+  const std::string big(8 * 1024 * 1024, 'x');
+  const std::string bytes = encode(TaskUpdated{SessionTaskUpdate{.state_detail = big}});
+  EXPECT_GT(bytes.size(), big.size());
+  EXPECT_LE(testing::encode_buffer_capacity(), 64u * 1024);
+  encode(TaskUpdated{SessionTaskUpdate{.state_detail = "small"}});
+  EXPECT_LE(testing::encode_buffer_capacity(), 64u * 1024);
+  EXPECT_EQ(decode("task_updated", 1, bytes, "s", "t", {}),
+            Payload{TaskUpdated{SessionTaskUpdate{.state_detail = big}}});
+}
+
 }  // namespace taskjournal::events

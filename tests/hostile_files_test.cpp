@@ -368,6 +368,85 @@ TEST(HostileFiles, JournalInADirectoryThatCannotBeWrittenIsAClearError) {
   EXPECT_NE(result.find(file.string()), std::string::npos) << result;
 }
 
+// Regression (issue 10, defect 4): a healthy journal in a directory the user cannot write could
+// not be read at all: both read-only opens failed ("attempt to write a readonly database"), and
+// the reader called it "not a taskjournal journal (empty database)".
+TEST(HostileFiles, HealthyJournalInADirectoryThatCannotBeWrittenOpensReadOnly) {
+  TempDir dir;
+  const fs::path sub = dir / "locked-ro";
+  fs::create_directories(sub);
+  const fs::path file = sub / "journal.db";
+  write_bulk(file, 3);
+  ASSERT_FALSE(fs::exists(sub / "journal.db-wal"));
+  const auto want = open_and_dump(file);
+  ASSERT_FALSE(want.error);
+  give_away(file);
+  fs::permissions(sub, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec);  // 0755, root's
+  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::remove);
+
+  const std::string result = as_unprivileged([&] {
+    std::string out = "registry: " + describe([&] {
+                        auto r = Registry::open(file, {.read_only = true});
+                        if (dump_sessions(r, kSessions) != want.dump) {
+                          throw std::runtime_error("views differ");
+                        }
+                      });
+    out += "\nreader: " + describe([&] {
+             auto reader = JournalReader::open(file);
+             if (!reader.verify().ok()) throw std::runtime_error("does not verify");
+           });
+    out += "\nwrite: " + describe([&] { Registry::open(file); });
+    return out;
+  });
+  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::add);
+  const auto lines = [&] {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t end; (end = result.find('\n', start)) != std::string::npos; start = end + 1) {
+      out.push_back(result.substr(start, end - start));
+    }
+    out.push_back(result.substr(start));
+    return out;
+  }();
+  ASSERT_EQ(lines.size(), 3u) << result;
+  EXPECT_EQ(lines[0], "registry: ok") << result;
+  EXPECT_EQ(lines[1], "reader: ok") << result;
+  // A writable open says what is wrong and what to do, not SQLite's words alone.
+  EXPECT_EQ(
+      lines[2].rfind("write: read_only: " + file.string() + ": cannot write the journal here", 0),
+      0u)
+      << result;
+  EXPECT_NE(lines[2].find("Options::read_only"), std::string::npos) << result;
+  EXPECT_FALSE(fs::exists(sub / "journal.db-shm"));
+}
+
+TEST(HostileFiles, WalWithCommitsButNoShmInADirectoryThatCannotBeWrittenSaysToCopyIt) {
+  // A crashed host's journal whose -shm file is gone: SQLite cannot read the -wal without it,
+  // and reading the file alone would silently miss the commits in the -wal.
+  TempDir dir;
+  const fs::path sub = dir / "crashed";
+  fs::create_directories(sub);
+  const fs::path file = sub / "journal.db";
+  const pid_t pid = fork_child([&] {
+    auto r = Registry::open(file);
+    r.create({.session_id = "s1", .id = "t1", .kind = "k"});
+    ::_exit(0);  // no close: the -wal and -shm files stay
+  });
+  ASSERT_TRUE(exited_ok(wait_child(pid)));
+  ASSERT_TRUE(fs::exists(sub / "journal.db-wal"));
+  fs::remove(sub / "journal.db-shm");
+  give_away(file);
+  give_away(sub / "journal.db-wal");
+
+  const std::string result =
+      as_unprivileged([&] { return describe([&] { Registry::open(file, {.read_only = true}); }); });
+  EXPECT_EQ(result.rfind("storage: " + file.string() + ": cannot read the journal here", 0), 0u)
+      << result;
+  EXPECT_NE(result.find("Copy the journal together with its -wal file"), std::string::npos)
+      << result;
+}
+
 TEST(HostileFiles, FileOwnedByAnotherUserIsRefused) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
   TempDir dir;

@@ -937,3 +937,50 @@ TEST(NewTaskMessage, TextFactoriesBuildOneTextPart) {
 }
 
 }  // namespace
+
+// Regression (issue 10, defect 3): new_session_task without an id returned a task whose id was
+// empty; everruns' new_session_task generates task_<uuidv7>.
+TEST(NewSessionTask, WithoutIdGetsAGeneratedTaskUuidv7) {
+  const SessionTask a = taskjournal::new_session_task({.session_id = "s", .kind = "k"}, T0);
+  const SessionTask b = taskjournal::new_session_task({.session_id = "s", .kind = "k"}, T0);
+  for (const auto& t : {a, b}) {
+    ASSERT_EQ(t.id.size(), 5u + 32u) << t.id;
+    EXPECT_EQ(t.id.substr(0, 5), "task_");
+    EXPECT_EQ(t.id.find_first_not_of("0123456789abcdef", 5), std::string::npos) << t.id;
+    EXPECT_EQ(t.id[5 + 12], '7') << t.id;  // version 7
+  }
+  EXPECT_LT(a.id, b.id);
+  EXPECT_EQ(taskjournal::new_session_task({.session_id = "s", .id = "mine", .kind = "k"}, T0).id,
+            "mine");
+}
+
+// Regression (issue 10, defect 7): a copy-assignment kept the buffer of the value it replaced,
+// so a 5-byte state_detail that overwrote a 20 MB one held 20 MB in the views.
+TEST(ApplyTaskUpdate, ReplacedContentDoesNotKeepTheOldValuesCapacity) {
+  SessionTask task = taskjournal::new_session_task({.session_id = "s", .id = "t", .kind = "k"}, T0);
+  const std::string big(20 * 1024 * 1024, 'x');
+  taskjournal::apply_task_update(
+      task,
+      {.state_detail = big,
+       .summary = big,
+       .result_path = big,
+       .artifacts = std::vector<TaskArtifact>(1000, TaskArtifact{.name = "a", .type = "t"}),
+       .error = TaskError{.kind = "k", .message = big},
+       .worker_id = big},
+      T1);
+  taskjournal::apply_task_update(task,
+                                 {.state_detail = "short",
+                                  .summary = "s",
+                                  .result_path = "r",
+                                  .artifacts = std::vector<TaskArtifact>{},
+                                  .error = TaskError{.kind = "k", .message = "m"},
+                                  .worker_id = "w"},
+                                 T2);
+  EXPECT_EQ(task.state_detail, "short");
+  EXPECT_LT(task.state_detail->capacity(), 1024u);
+  EXPECT_LT(task.summary->capacity(), 1024u);
+  EXPECT_LT(task.result_path->capacity(), 1024u);
+  EXPECT_LT(task.error->message.capacity(), 1024u);
+  EXPECT_LT(task.worker_id->capacity(), 1024u);
+  EXPECT_EQ(task.artifacts.capacity(), 0u);
+}

@@ -1504,3 +1504,88 @@ TEST(RegistryUpdate, HeartbeatInAYearThatWrapsIntoRangeIsInvalid) {
   EXPECT_EQ(error_code([&] { env.reg.update("sess_1", "t1", {.heartbeat_at = Timestamp::min()}); }),
             ErrorCode::InvalidArgument);
 }
+
+// Regression (issue 10, defect 3): ids generated in one process sort in creation order, also
+// within one millisecond (RFC 9562 §6.2); the FakeClock here never moves.
+TEST(RegistryCreate, GeneratedIdsAtTheSameInstantSortInCreationOrder) {
+  Env env;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) ids.push_back(env.reg.create(input("sess_1", std::nullopt)).id);
+  for (int i = 0; i < 500; ++i) {
+    ids.push_back(env.reg.record_message("sess_1", ids[0], NewTaskMessage::inbound_text("m")).id);
+  }
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    if (i == 500) continue;  // task ids, then message ids: compare each kind with its own
+    ASSERT_LT(ids[i - 1].substr(5), ids[i].substr(5)) << "id " << i << " sorts before id " << i - 1;
+  }
+  for (const auto& id : ids) EXPECT_EQ(id.substr(5, 12), uuidv7_time_hex(env.clock.now())) << id;
+}
+
+// Regression (issue 10, defect 9): a clock past the year 9999 wrote timestamps that are not
+// RFC 3339 and ids whose time field was garbage.
+TEST(RegistryCreate, ClockOutsideTheYearsAnEventCanHoldIsInvalidAndWritesNothing) {
+  Env env;
+  env.reg.create(input("sess_1", "t1"));
+  const std::uint64_t seq = env.reg.last_seq();
+  for (const Timestamp bad : {Timestamp{} + std::chrono::years(8030), Timestamp{} - 1us,
+                              Timestamp::max(), Timestamp::min()}) {
+    env.clock.set(bad);
+    EXPECT_EQ(error_code([&] { env.reg.create(input("sess_1", std::nullopt)); }),
+              ErrorCode::InvalidArgument);
+    EXPECT_THAT(error_text([&] { env.reg.update("sess_1", "t1", {.summary = "x"}); }),
+                HasSubstr("Options::clock"));
+    EXPECT_EQ(error_code([&] { env.reg.request_cancel("sess_1", "t1"); }),
+              ErrorCode::InvalidArgument);
+    EXPECT_EQ(error_code([&] {
+                env.reg.record_message("sess_1", "t1", NewTaskMessage::inbound_text("m"));
+              }),
+              ErrorCode::InvalidArgument);
+  }
+  EXPECT_EQ(env.reg.last_seq(), seq);
+  env.clock.set(Timestamp{} + std::chrono::years(8029));  // in 9999
+  EXPECT_TRUE(env.reg.update("sess_1", "t1", {.summary = "last year"}));
+}
+
+// Regression (issue 10, defect 12): a number beyond the range of a double was refused as "not
+// valid JSON text", although RFC 8259 allows it; it is a documented limit, and says so.
+TEST(RegistryValidation, JsonNumberBeyondADoubleIsRefusedAsOutOfRange) {
+  Env env;
+  for (const std::string& spec :
+       {std::string(R"({"a":1e400})"), "[" + std::string(400, '9') + "]", std::string("-1E+999")}) {
+    SCOPED_TRACE(spec);
+    CreateSessionTask in = input("sess_1", std::nullopt);
+    in.spec = spec;
+    EXPECT_EQ(error_code([&] { env.reg.create(in); }), ErrorCode::InvalidArgument);
+    EXPECT_THAT(error_text([&] { env.reg.create(in); }),
+                HasSubstr("spec holds a number out of range"));
+  }
+  CreateSessionTask tiny = input("sess_1", std::nullopt);
+  tiny.spec = R"({"a":1e-400,"b":123456789012345678901234567890})";  // within a double's range
+  EXPECT_EQ(env.reg.create(tiny).spec, tiny.spec);
+  EXPECT_EQ(env.reg.last_seq(), 1u);
+}
+
+// Regression (issue 10, defect 6): a busy_timeout above INT_MAX ms was cast to int, which meant
+// no waiting at all (and the open deadline overflowed).
+TEST(RegistryOpen, BusyTimeoutAboveIntMaxWaitsForTheLock) {
+  TempDir dir;
+  const auto file = dir.file("busy.db");
+  auto holder = Registry::open(file);
+  auto waiter = Registry::open(file, Options{.busy_timeout = std::chrono::milliseconds::max()});
+  std::atomic<bool> locked{false};
+  std::thread t([&] {
+    holder.batch([&](taskjournal::Batch& b) {
+      b.create(input("sess_1", "held"));
+      locked = true;
+      std::this_thread::sleep_for(300ms);  // the waiter must wait this out, not fail at once
+    });
+  });
+  while (!locked) std::this_thread::yield();
+  std::optional<ErrorCode> code = error_code([&] { waiter.create(input("sess_1", "waited")); });
+  t.join();
+  EXPECT_EQ(code, std::nullopt);
+  EXPECT_TRUE(waiter.get("sess_1", "held"));
+  EXPECT_TRUE(waiter.get("sess_1", "waited"));
+  EXPECT_EQ(error_code([&] { Registry::open(file, Options{.busy_timeout = -1ms}); }),
+            ErrorCode::InvalidArgument);
+}

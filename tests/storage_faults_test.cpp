@@ -191,6 +191,70 @@ TEST(StorageFaults, DiskFullThrowsStorageKeepsTheViewsAndTheNextCallWorks) {
   EXPECT_TRUE(consistent_with_file(r, file));
 }
 
+// Regression (issue 10, defect 1): a storage error caught inside a batch's body used to let the
+// batch go on after SQLite had rolled its transaction back; the later calls then committed one by
+// one behind a sequence gap, and every open afterwards said Corrupt.
+TEST(StorageFaults, StorageErrorCaughtInsideABatchKillsTheBatchAndLeavesNoGap) {
+  TempDir dir;
+  const fs::path file = dir / "batch-full.db";
+  sqlite3* handle = nullptr;
+  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
+  auto r = Registry::open(file);
+  store::testing::set_connection_hook({});
+  ASSERT_NE(handle, nullptr);
+  seed(r);
+  const std::string before = dump_sessions(r, kSessions);
+  const auto seq = r.last_seq();
+
+  // Small rows still fit in the pages the file has; a large one needs new pages and fails.
+  const std::int64_t pages = raw_int(file, "PRAGMA page_count");
+  ASSERT_EQ(sqlite3_exec(handle, ("PRAGMA max_page_count = " + std::to_string(pages)).c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const std::string big(256 * 1024, 'x');
+  std::optional<ErrorCode> failed, after_failure, get_after_failure;
+  ErrorCode batch_code{};
+  const std::string what = error_text(
+      [&] {
+        r.batch([&](Batch& b) {
+          b.create({.session_id = kSession, .id = "small1", .kind = "k"});
+          try {
+            b.update(kSession, "t1", {.state_detail = big});
+          } catch (const Error& e) {
+            failed = e.code();
+          }
+          try {
+            b.create({.session_id = kSession, .id = "small2", .kind = "k"});
+          } catch (const Error& e) {
+            after_failure = e.code();
+          }
+          try {
+            b.get(kSession, "t1");
+          } catch (const Error& e) {
+            get_after_failure = e.code();
+          }
+        });
+      },
+      &batch_code);
+  EXPECT_EQ(failed, ErrorCode::Storage);
+  EXPECT_EQ(after_failure, ErrorCode::Storage) << "a dead batch accepted another call";
+  EXPECT_EQ(get_after_failure, ErrorCode::Storage);
+  EXPECT_EQ(batch_code, ErrorCode::Storage) << what;
+  EXPECT_NE(what.find("batch aborted"), std::string::npos) << what;
+  EXPECT_EQ(dump_sessions(r, kSessions), before);
+  EXPECT_EQ(r.last_seq(), seq);
+  EXPECT_EQ(events_in(file), static_cast<std::int64_t>(seq));
+
+  ASSERT_EQ(sqlite3_exec(handle, "PRAGMA max_page_count = 1073741823", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_TRUE(sequence_is_gap_free(file));
+  EXPECT_NO_THROW(Registry::open(file, {.read_only = true}));
+  EXPECT_TRUE(JournalReader::open(file).verify().ok());
+  EXPECT_TRUE(r.create({.session_id = kSession, .id = "small3", .kind = "k"}).id == "small3");
+  EXPECT_EQ(r.last_seq(), seq + 1);
+  EXPECT_TRUE(consistent_with_file(r, file));
+}
+
 TEST(StorageFaults, DiskFullInTheMiddleOfManyWritesLosesNothingAcknowledged) {
   // The limit falls wherever the journal happens to be: small writes fill it up page by page.
   TempDir dir;

@@ -8,8 +8,12 @@
 
 namespace taskjournal {
 
-/// The task `input` describes, as created at `now` (CONTRACT §2). `input.id` must be set by the
-/// caller (the registry generates one when the user gave none); it is copied verbatim.
+/// The task `input` describes, as created at `now` (CONTRACT §2). A set `input.id` is copied
+/// verbatim; without one, the task gets a new `task_<uuidv7>` id (32 lowercase hex digits; the
+/// time field from `now`, the random bits from the operating system's CSPRNG; ids made in one
+/// process sort in creation order, also within one millisecond). The registry always passes the
+/// id it chose, so replaying a journal never generates one. Throws Error(Storage) only if an id
+/// is needed and the CSPRNG fails.
 SessionTask new_session_task(const CreateSessionTask& input, Timestamp now);
 
 /// Applies `update` to `task` at `now` by the seven rules of CONTRACT §3. A fenced update, or one
