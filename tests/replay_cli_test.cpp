@@ -418,10 +418,11 @@ TEST_F(ReplayCli, HistoryShowsWhatEachEventChangedAndMarksDroppedUpdates) {
 }
 
 TEST_F(ReplayCli, HistoryAsOfSeqAndAsOfTime) {
-  const std::string expected = R"(SEQ  TIME                         EVENT         CHANGES
-  4  2026-01-02T03:04:09.000006Z  task_created  created: kind review, state queued
-  7  2026-01-02T03:04:12.000006Z  task_updated  state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
-  8  2026-01-02T03:04:13.000006Z  task_updated  DROPPED fenced (expected_attempt 1, task at attempt 2)
+  // Fixed column widths (history prints each line as it comes): EVENT is 16 wide here too.
+  const std::string expected = R"(SEQ  TIME                         EVENT             CHANGES
+  4  2026-01-02T03:04:09.000006Z  task_created      created: kind review, state queued
+  7  2026-01-02T03:04:12.000006Z  task_updated      state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
+  8  2026-01-02T03:04:13.000006Z  task_updated      DROPPED fenced (expected_attempt 1, task at attempt 2)
 )";
   expect_ok(run({"history", "s.db", "task_review", "--as-of-seq", "10"}), expected);
   expect_ok(run({"history", "s.db", "task_review", "--as-of", "2026-01-02T03:04:15.000006Z"}),
