@@ -23,6 +23,7 @@
 #include "events/event.hpp"
 #include "events/validate.hpp"
 #include "taskjournal/error.hpp"
+#include "taskjournal/reader.hpp"
 
 namespace taskjournal {
 namespace {
@@ -552,6 +553,129 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
   if (!ymd.ok() || *h > 23 || *mi > 59 || *s > 59) return std::nullopt;
   return Timestamp{sys_days{ymd}} + hours{*h} + minutes{*mi} + seconds{*s} + microseconds{micros} -
          minutes{offset_minutes};
+}
+
+namespace {
+
+// The members of to_json(SessionTask), in its order, one by one: whether the task has it, whether
+// two tasks hold the same value (comparing the C++ values, so that an unchanged 512 KB spec is
+// never serialised), and its JSON (written as the only member of an object, then cut out, with
+// the writers to_json(SessionTask) uses).
+struct TaskField {
+  const char* name;
+  bool (*present)(const SessionTask&);
+  bool (*same)(const SessionTask&, const SessionTask&);
+  void (*write)(Out&, const SessionTask&);
+};
+
+bool always(const SessionTask&) { return true; }
+
+#define TJ_SAME(member) \
+  [](const SessionTask& a, const SessionTask& b) { return a.member == b.member; }
+#define TJ_HAS(member) [](const SessionTask& t) { return t.member.has_value(); }
+
+const TaskField kTaskFields[] = {
+    {"id", always, TJ_SAME(id), [](Out& o, const SessionTask& t) { o.string("id", t.id); }},
+    {"session_id", always, TJ_SAME(session_id),
+     [](Out& o, const SessionTask& t) { o.string("session_id", t.session_id); }},
+    {"kind", always, TJ_SAME(kind), [](Out& o, const SessionTask& t) { o.string("kind", t.kind); }},
+    {"display_name", always, TJ_SAME(display_name),
+     [](Out& o, const SessionTask& t) { o.string("display_name", t.display_name); }},
+    {"spec", always, TJ_SAME(spec),
+     [](Out& o, const SessionTask& t) { o.json("spec", t.spec, true); }},
+    {"state", always, TJ_SAME(state),
+     [](Out& o, const SessionTask& t) { o.name("state", to_string(t.state)); }},
+    {"state_detail", TJ_HAS(state_detail), TJ_SAME(state_detail),
+     [](Out& o, const SessionTask& t) { o.opt_string("state_detail", t.state_detail); }},
+    {"progress", TJ_HAS(progress), TJ_SAME(progress),
+     [](Out& o, const SessionTask& t) {
+       o.key("progress");
+       write_progress(o, *t.progress);
+     }},
+    {"input_request", TJ_HAS(input_request), TJ_SAME(input_request),
+     [](Out& o, const SessionTask& t) {
+       o.key("input_request");
+       write_input_request(o, *t.input_request);
+     }},
+    {"cancel_requested_at", TJ_HAS(cancel_requested_at), TJ_SAME(cancel_requested_at),
+     [](Out& o, const SessionTask& t) {
+       o.opt_timestamp("cancel_requested_at", t.cancel_requested_at);
+     }},
+    {"summary", TJ_HAS(summary), TJ_SAME(summary),
+     [](Out& o, const SessionTask& t) { o.opt_string("summary", t.summary); }},
+    {"result_path", TJ_HAS(result_path), TJ_SAME(result_path),
+     [](Out& o, const SessionTask& t) { o.opt_string("result_path", t.result_path); }},
+    {"artifacts", [](const SessionTask& t) { return !t.artifacts.empty(); }, TJ_SAME(artifacts),
+     [](Out& o, const SessionTask& t) {
+       o.key("artifacts");
+       write_artifacts(o, t.artifacts);
+     }},
+    {"error", TJ_HAS(error), TJ_SAME(error),
+     [](Out& o, const SessionTask& t) {
+       o.key("error");
+       write_error(o, *t.error);
+     }},
+    {"attempt", always, TJ_SAME(attempt),
+     [](Out& o, const SessionTask& t) { o.i32("attempt", t.attempt); }},
+    {"worker_id", TJ_HAS(worker_id), TJ_SAME(worker_id),
+     [](Out& o, const SessionTask& t) { o.opt_string("worker_id", t.worker_id); }},
+    {"heartbeat_at", TJ_HAS(heartbeat_at), TJ_SAME(heartbeat_at),
+     [](Out& o, const SessionTask& t) { o.opt_timestamp("heartbeat_at", t.heartbeat_at); }},
+    {"links", [](const SessionTask& t) { return !links_empty(t.links); }, TJ_SAME(links),
+     [](Out& o, const SessionTask& t) {
+       o.key("links");
+       write_links(o, t.links);
+     }},
+    {"wake_policy", always, TJ_SAME(wake_policy),
+     [](Out& o, const SessionTask& t) { o.name("wake_policy", to_string(t.wake_policy)); }},
+    {"created_at", always, TJ_SAME(created_at),
+     [](Out& o, const SessionTask& t) { o.timestamp("created_at", t.created_at); }},
+    {"started_at", TJ_HAS(started_at), TJ_SAME(started_at),
+     [](Out& o, const SessionTask& t) { o.opt_timestamp("started_at", t.started_at); }},
+    {"finished_at", TJ_HAS(finished_at), TJ_SAME(finished_at),
+     [](Out& o, const SessionTask& t) { o.opt_timestamp("finished_at", t.finished_at); }},
+    {"updated_at", always, TJ_SAME(updated_at),
+     [](Out& o, const SessionTask& t) { o.timestamp("updated_at", t.updated_at); }},
+};
+
+#undef TJ_SAME
+#undef TJ_HAS
+
+// The JSON of one member's value: {"name":VALUE} written, VALUE cut out.
+Json field_json(const TaskField& field, const SessionTask& task) {
+  Out o("task " + task.id);
+  o.begin();
+  field.write(o, task);
+  o.end();
+  std::string text = o.str();
+  const std::size_t prefix = std::char_traits<char>::length(field.name) + 4;  // {"name":
+  return text.substr(prefix, text.size() - prefix - 1);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task) {
+  std::vector<std::pair<std::string, Json>> out;
+  for (const auto& field : kTaskFields) {
+    if (field.present(task)) out.emplace_back(field.name, field_json(field, task));
+  }
+  return out;
+}
+
+std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTask& after) {
+  std::vector<FieldChange> out;
+  for (const auto& field : kTaskFields) {
+    const bool b = field.present(before);
+    const bool a = field.present(after);
+    if (!b && !a) continue;
+    if (b && a && field.same(before, after)) continue;
+    FieldChange change{.field = field.name};
+    if (b) change.before = field_json(field, before);
+    if (a) change.after = field_json(field, after);
+    if (change.before == change.after) continue;  // other text, same JSON (spacing of a spec)
+    out.push_back(std::move(change));
+  }
+  return out;
 }
 
 namespace events {

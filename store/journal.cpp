@@ -927,6 +927,32 @@ void Journal::rollback() noexcept {
   if (sql_) sqlite3_exec(sql_->db.getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
+void Journal::scan_task(std::string_view task_id, std::uint64_t up_to_seq,
+                        const std::function<bool(const Row&, std::string_view)>& sink) {
+  guarded_read(config_.path, "read task history", [&] {
+    SQLite::Statement stmt(
+        sql_->db,
+        "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
+        "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
+        "WHERE e.task_id = ? AND e.seq <= ? ORDER BY e.seq");
+    stmt.bind(1, std::string(task_id));
+    stmt.bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(up_to_seq, INT64_MAX)));
+    while (stmt.executeStep()) {
+      const Row row{.seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
+                    .type = column_bytes(stmt.getColumn(1)),
+                    .version = stmt.getColumn(2).getInt64(),
+                    .recorded_at = stmt.getColumn(3).getInt64(),
+                    .session_id = column_bytes(stmt.getColumn(4)),
+                    .task_id = column_bytes(stmt.getColumn(5)),
+                    .payload = column_bytes(stmt.getColumn(6)),
+                    .hash = column_bytes(stmt.getColumn(7))};
+      const std::string_view prev =
+          row.seq == 1 ? std::string_view(kZeroHash, kHashSize) : column_bytes(stmt.getColumn(8));
+      if (!sink(row, prev)) break;
+    }
+  });
+}
+
 }  // namespace taskjournal::store
 
 namespace taskjournal::store::testing {

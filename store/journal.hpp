@@ -200,6 +200,15 @@ class Journal {
   std::string pending_hash_;
   bool in_write_ = false;
   bool immutable_ = false;
+
+ public:
+  /// Calls `sink` with every stored row of task `task_id` (any session) with seq <= up_to_seq,
+  /// in sequence order, found through the events_by_task index, together with the stored hash of
+  /// the row before it (seq - 1; empty when that row is missing, 32 zero bytes for event 1),
+  /// checking nothing, until `sink` returns false. Reads one snapshot of the file. For the public
+  /// JournalReader's per-task history, which checks each row against that hash.
+  void scan_task(std::string_view task_id, std::uint64_t up_to_seq,
+                 const std::function<bool(const Row&, std::string_view prev_hash)>& sink);
 };
 
 }  // namespace taskjournal::store

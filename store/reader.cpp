@@ -5,9 +5,19 @@
 // stop. Folding goes through projections::Views::apply, the registry's only fold.
 #include "taskjournal/reader.hpp"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <limits>
+#include <map>
+#include <set>
+#include <sstream>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -17,6 +27,7 @@
 #include "store/journal.hpp"
 #include "taskjournal/error.hpp"
 #include "taskjournal/json.hpp"
+#include "taskjournal/lifecycle.hpp"
 #include "taskjournal/options.hpp"
 #include "taskjournal/registry.hpp"
 
@@ -34,6 +45,34 @@ struct Problem {
 std::string event_prefix(std::uint64_t seq) { return "event " + std::to_string(seq) + ": "; }
 
 Timestamp at(std::int64_t micros) { return Timestamp{std::chrono::microseconds{micros}}; }
+
+// The version, type and payload checks of one row; when none fails, `event` holds it decoded.
+void decode_row(const Row& row, std::vector<Problem>& out, std::optional<events::Event>& event) {
+  auto add = [&](std::string what, ErrorCode code = ErrorCode::Corrupt) {
+    out.push_back(Problem{row.seq, code, event_prefix(row.seq) + what});
+  };
+  if (row.version < 1 || row.version > events::kPayloadVersion) {
+    add("unknown payload version " + std::to_string(row.version) + " (this build reads 1 to " +
+            std::to_string(events::kPayloadVersion) + ")",
+        ErrorCode::Unsupported);
+    return;
+  }
+  if (!events::is_known_type(row.type)) {
+    add("unknown event type \"" + std::string(row.type) + "\"");
+    return;
+  }
+  try {
+    events::Event e{.seq = row.seq,
+                    .recorded_at = at(row.recorded_at),
+                    .session_id = std::string(row.session_id),
+                    .task_id = std::string(row.task_id)};
+    e.payload = events::decode(row.type, static_cast<std::uint32_t>(row.version), row.payload,
+                               row.session_id, row.task_id, e.recorded_at);
+    event = std::move(e);
+  } catch (const Error& e) {
+    add(e.what(), e.code());
+  }
+}
 
 // Follows the hash chain and the sequence row by row. After a broken link it continues from the
 // stored hash, so that one altered row is reported once, not once per later row.
@@ -75,28 +114,7 @@ class Chain {
     expected_ = row.seq + 1;
     prev_ = (version_fits && hash == row.hash) ? std::move(hash) : std::string(row.hash);
 
-    if (row.version < 1 || row.version > events::kPayloadVersion) {
-      add(row.seq,
-          "unknown payload version " + std::to_string(row.version) + " (this build reads 1 to " +
-              std::to_string(events::kPayloadVersion) + ")",
-          ErrorCode::Unsupported);
-      return out;
-    }
-    if (!events::is_known_type(row.type)) {
-      add(row.seq, "unknown event type \"" + std::string(row.type) + "\"");
-      return out;
-    }
-    try {
-      events::Event e{.seq = row.seq,
-                      .recorded_at = at(row.recorded_at),
-                      .session_id = std::string(row.session_id),
-                      .task_id = std::string(row.task_id)};
-      e.payload = events::decode(row.type, static_cast<std::uint32_t>(row.version), row.payload,
-                                 row.session_id, row.task_id, e.recorded_at);
-      event = std::move(e);
-    } catch (const Error& e) {
-      add(row.seq, e.what(), e.code());
-    }
+    decode_row(row, out, event);
     return out;
   }
 
@@ -157,41 +175,76 @@ std::string text_of(const std::optional<Timestamp>& t) {
   return t ? format_timestamp(*t) : std::string("(none)");
 }
 
-// The top-level members of a compact JSON object (as to_json writes it), raw text, in order.
-std::vector<std::pair<std::string, std::string>> members(std::string_view json) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::size_t i = 1;  // after '{'
-  auto skip_string = [&](std::size_t& p) {
-    for (++p; p < json.size() && json[p] != '"'; ++p) {
-      if (json[p] == '\\') ++p;
-    }
-    ++p;
-  };
-  while (i < json.size() && json[i] == '"') {
-    const std::size_t key_start = i;
-    skip_string(i);
-    std::string key(json.substr(key_start + 1, i - key_start - 2));
-    ++i;  // ':'
-    const std::size_t value_start = i;
-    int depth = 0;
-    while (i < json.size()) {
-      const char c = json[i];
-      if (c == '"') {
-        skip_string(i);
-        continue;
-      }
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') {
-        if (depth == 0) break;
-        --depth;
-      }
-      if (c == ',' && depth == 0) break;
-      ++i;
-    }
-    out.emplace_back(std::move(key), std::string(json.substr(value_start, i - value_start)));
-    if (i < json.size() && json[i] == ',') ++i;
+std::string hex(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
   }
   return out;
+}
+
+// The processes that hold a write lock on `path` or on its `-shm` file (the locks a writer or a
+// connection in locking_mode=EXCLUSIVE holds), from /proc/locks (Linux); empty if unknown.
+// /proc/locks is read rather than asking fcntl(F_GETLK), which needs a descriptor of the file:
+// closing it would drop every POSIX lock this process holds on the file (SQLite's included).
+std::vector<long> lock_holders(const std::filesystem::path& path) {
+  struct Key {
+    unsigned major, minor;
+    unsigned long long inode;
+  };
+  std::vector<Key> files;
+  for (const auto& p : {path.string(), path.string() + "-shm"}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      files.push_back(
+          Key{major(st.st_dev), minor(st.st_dev), static_cast<unsigned long long>(st.st_ino)});
+    }
+  }
+  std::vector<long> out;
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    // "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 1073741824 1073742335" ("->" marks a waiter)
+    std::istringstream in(line);
+    std::string id, kind, mode, rw, dev;
+    long pid = 0;
+    in >> id >> kind;
+    if (kind == "->") continue;
+    if (!(in >> mode >> rw >> pid >> dev) || rw != "WRITE" || pid <= 0) continue;
+    unsigned major_no = 0, minor_no = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(dev.c_str(), "%x:%x:%llu", &major_no, &minor_no, &inode) != 3) continue;
+    for (const auto& f : files) {
+      if (f.major == major_no && f.minor == minor_no && f.inode == inode &&
+          std::find(out.begin(), out.end(), pid) == out.end()) {
+        out.push_back(pid);
+      }
+    }
+  }
+  return out;
+}
+
+// Error(Busy) with who holds the lock and what to do.
+Error busy_error(const std::filesystem::path& path, const Error& e) {
+  std::string what = e.what();
+  const auto holders = lock_holders(path);
+  if (holders.empty()) {
+    what += " (another process holds the journal locked";
+  } else {
+    what += " (locked by process";
+    if (holders.size() > 1) what += "es";
+    for (std::size_t i = 0; i < holders.size(); ++i) {
+      what += (i ? ", " : " ") + std::to_string(holders[i]);
+      if (holders[i] == static_cast<long>(::getpid())) what += " (this process)";
+    }
+  }
+  what +=
+      ": a registry opened with Options::exclusive keeps it locked while open, a writer for the "
+      "length of a write; wait until it is done or closed, or allow a longer busy_timeout)";
+  return Error(ErrorCode::Busy, what);
 }
 
 }  // namespace
@@ -215,55 +268,28 @@ const TaskView* JournalSnapshot::find(std::string_view task_id) const noexcept {
   return nullptr;
 }
 
-std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task) {
-  return members(to_json(task));
-}
-
-std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTask& after) {
-  const auto b = task_fields(before);
-  const auto a = task_fields(after);
-  auto find = [](const auto& list, const std::string& key) -> const std::string* {
-    for (const auto& [k, v] : list) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  };
-  // Field order: after's, with fields only `before` has inserted after their predecessor there.
-  std::vector<std::string> order;
-  for (const auto& [k, v] : a) order.push_back(k);
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    if (find(a, b[i].first)) continue;
-    auto pos = order.begin();
-    for (std::size_t j = i; j > 0; --j) {
-      auto it = std::find(order.begin(), order.end(), b[j - 1].first);
-      if (it != order.end()) {
-        pos = it + 1;
-        break;
-      }
-    }
-    order.insert(pos, b[i].first);
-  }
-  std::vector<FieldChange> out;
-  for (const auto& key : order) {
-    const std::string* x = find(b, key);
-    const std::string* y = find(a, key);
-    if (x && y && *x == *y) continue;
-    out.push_back(FieldChange{.field = key,
-                              .before = x ? std::optional<Json>(*x) : std::nullopt,
-                              .after = y ? std::optional<Json>(*y) : std::nullopt});
-  }
-  return out;
-}
-
 struct JournalReader::Impl {
   std::filesystem::path path;
   store::Journal journal;
 
-  explicit Impl(const std::filesystem::path& p)
-      : path(p), journal(store::JournalConfig{.path = p.string(), .read_only = true}) {}
+  Impl(const std::filesystem::path& p, const ReaderOptions& options)
+      : path(p),
+        journal(store::JournalConfig{
+            .path = p.string(), .read_only = true, .busy_timeout = options.busy_timeout}) {}
 
   [[noreturn]] void fail(const Problem& p) const {
     throw Error(p.code, path.string() + ": " + p.what);
+  }
+
+  // Runs `body`; an Error(Busy) from it says who holds the lock.
+  template <class F>
+  auto guard(F&& body) -> decltype(body()) {
+    try {
+      return body();
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::Busy) throw busy_error(path, e);
+      throw;
+    }
   }
 };
 
@@ -273,6 +299,10 @@ JournalReader& JournalReader::operator=(JournalReader&&) noexcept = default;
 JournalReader::~JournalReader() = default;
 
 JournalReader JournalReader::open(const std::filesystem::path& path) {
+  return open(path, ReaderOptions{});
+}
+
+JournalReader JournalReader::open(const std::filesystem::path& path, const ReaderOptions& options) {
   const std::string name = path.string();
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -287,8 +317,9 @@ JournalReader JournalReader::open(const std::filesystem::path& path) {
     throw Error(ErrorCode::Corrupt, name + ": not a taskjournal journal (empty file)");
   }
   try {
-    return JournalReader(std::make_unique<Impl>(path));
+    return JournalReader(std::make_unique<Impl>(path, options));
   } catch (const Error& e) {
+    if (e.code() == ErrorCode::Busy) throw busy_error(path, e);
     // store::Journal refuses an empty database opened read-only as ReadOnly; here it is just
     // not a journal.
     if (e.code() == ErrorCode::ReadOnly) {
@@ -300,258 +331,429 @@ JournalReader JournalReader::open(const std::filesystem::path& path) {
 
 const std::filesystem::path& JournalReader::path() const noexcept { return impl_->path; }
 
-int JournalReader::schema_version() { return impl_->journal.schema_version(); }
+int JournalReader::schema_version() {
+  return impl_->guard([&] { return impl_->journal.schema_version(); });
+}
 
-std::uint64_t JournalReader::newest_seq() { return impl_->journal.newest_seq(); }
+std::uint64_t JournalReader::newest_seq() {
+  return impl_->guard([&] { return impl_->journal.newest_seq(); });
+}
 
 void JournalReader::read(std::uint64_t after_seq,
                          const std::function<bool(const JournalEvent&)>& sink) {
-  Impl& r = *impl_;
-  std::string prev = store::Journal::genesis_hash();
-  if (after_seq > 0) {
-    prev = r.journal.stored_hash(after_seq);
-    if (prev.empty()) {
-      r.fail(Problem{after_seq, ErrorCode::Corrupt, event_prefix(after_seq) + "missing"});
+  impl_->guard([&] {
+    Impl& r = *impl_;
+    std::string prev = store::Journal::genesis_hash();
+    if (after_seq > 0) {
+      prev = r.journal.stored_hash(after_seq);
+      if (prev.empty()) {
+        r.fail(Problem{after_seq, ErrorCode::Corrupt, event_prefix(after_seq) + "missing"});
+      }
     }
-  }
-  Chain chain(r.journal, after_seq, std::move(prev));
-  r.journal.scan(after_seq, [&](const Row& row) {
-    std::optional<events::Event> event;
-    auto problems = chain.check(row, event);
-    if (!problems.empty()) r.fail(problems.front());
-    return sink(to_public(*event, static_cast<std::uint32_t>(row.version)));
+    Chain chain(r.journal, after_seq, std::move(prev));
+    r.journal.scan(after_seq, [&](const Row& row) {
+      std::optional<events::Event> event;
+      auto problems = chain.check(row, event);
+      if (!problems.empty()) r.fail(problems.front());
+      return sink(to_public(*event, static_cast<std::uint32_t>(row.version)));
+    });
   });
 }
 
 JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
                                       const std::function<void(const ReplayStep&)>& on_step,
                                       std::optional<std::string> step_task) {
-  Impl& r = *impl_;
-  projections::Views views;
-  std::vector<std::string> order;
-  JournalSnapshot snap;
-  Chain chain(r.journal, 0, store::Journal::genesis_hash());
-  r.journal.scan(0, [&](const Row& row) {
-    if (limit.seq && row.seq > *limit.seq) return false;
-    if (limit.time && at(row.recorded_at) > *limit.time) return false;
-    std::optional<events::Event> event;
-    auto problems = chain.check(row, event);
-    if (!problems.empty()) r.fail(problems.front());
+  return impl_->guard([&] {
+    Impl& r = *impl_;
+    projections::Views views;
+    std::vector<std::string> order;
+    JournalSnapshot snap;
+    Chain chain(r.journal, 0, store::Journal::genesis_hash());
+    std::uint64_t total = 0;
+    if (limit.progress) {
+      total = r.journal.newest_seq();
+      if (limit.seq) total = std::min(total, *limit.seq);
+    }
+    r.journal.scan(0, [&](const Row& row) {
+      if (limit.seq && row.seq > *limit.seq) return false;
+      if (limit.progress && row.seq % 8192 == 0) limit.progress(row.seq, std::max(total, row.seq));
+      if (limit.time && at(row.recorded_at) > *limit.time) return false;
+      std::optional<events::Event> event;
+      auto problems = chain.check(row, event);
+      if (!problems.empty()) r.fail(problems.front());
 
-    const bool report = on_step && (!step_task || *step_task == event->task_id);
-    std::optional<SessionTask> before;
-    DropReason dropped = DropReason::None;
-    if (report && !std::holds_alternative<events::TaskCreated>(event->payload)) {
-      if (const SessionTask* task = views.find(event->session_id, event->task_id)) {
-        before = *task;
-        dropped = drop_reason(*task, event->payload);
+      const bool report = on_step && (!step_task || *step_task == event->task_id);
+      std::optional<SessionTask> before;
+      DropReason dropped = DropReason::None;
+      if (report && !std::holds_alternative<events::TaskCreated>(event->payload)) {
+        if (const SessionTask* task = views.find(event->session_id, event->task_id)) {
+          before = *task;
+          dropped = drop_reason(*task, event->payload);
+        }
       }
+      projections::Applied applied;
+      try {
+        applied = views.apply(*event);
+      } catch (const Error& e) {
+        r.fail(Problem{row.seq, e.code(), e.what()});
+      }
+      if (applied.created) order.push_back(event->task_id);
+      const auto version = static_cast<std::uint32_t>(row.version);
+      add_version(snap.payload_versions, version);
+      if (!snap.first_event_at) snap.first_event_at = event->recorded_at;
+      snap.last_event_at = event->recorded_at;
+      snap.last_seq = row.seq;
+      if (report) {
+        on_step(ReplayStep{.event = to_public(*event, version),
+                           .before = std::move(before),
+                           .after = *applied.task,
+                           .dropped = dropped,
+                           .message = applied.message ? std::optional<TaskMessage>(*applied.message)
+                                                      : std::nullopt});
+      }
+      return true;
+    });
+    snap.tasks.reserve(order.size());
+    for (const auto& id : order) {
+      const SessionTask* task = views.find_any(id);
+      snap.tasks.push_back(
+          TaskView{*task, views.messages(task->session_id, id, std::nullopt, std::nullopt)});
     }
-    projections::Applied applied;
-    try {
-      applied = views.apply(*event);
-    } catch (const Error& e) {
-      r.fail(Problem{row.seq, e.code(), e.what()});
-    }
-    if (applied.created) order.push_back(event->task_id);
-    const auto version = static_cast<std::uint32_t>(row.version);
-    add_version(snap.payload_versions, version);
-    if (!snap.first_event_at) snap.first_event_at = event->recorded_at;
-    snap.last_event_at = event->recorded_at;
-    snap.last_seq = row.seq;
-    if (report) {
-      on_step(ReplayStep{.event = to_public(*event, version),
-                         .before = std::move(before),
-                         .after = *applied.task,
-                         .dropped = dropped,
-                         .message = applied.message ? std::optional<TaskMessage>(*applied.message)
-                                                    : std::nullopt});
-    }
-    return true;
+    if (limit.progress) limit.progress(snap.last_seq, snap.last_seq);
+    return snap;
   });
-  snap.tasks.reserve(order.size());
-  for (const auto& id : order) {
-    const SessionTask* task = views.find_any(id);
-    snap.tasks.push_back(
-        TaskView{*task, views.messages(task->session_id, id, std::nullopt, std::nullopt)});
-  }
-  return snap;
 }
 
 VerifyReport JournalReader::verify(const VerifyOptions& options) {
-  Impl& r = *impl_;
-  VerifyReport report;
-  projections::Views views;
-  std::vector<std::string> order;
-  std::uint64_t total = r.journal.newest_seq();
-  Chain chain(r.journal, 0, store::Journal::genesis_hash());
+  return impl_->guard([&] {
+    Impl& r = *impl_;
+    VerifyReport report;
+    projections::Views views;
+    std::vector<std::string> order;
+    std::uint64_t total = r.journal.newest_seq();
+    Chain chain(r.journal, 0, store::Journal::genesis_hash());
 
-  auto problem = [&](std::uint64_t seq, std::string what) {
-    if (report.problems.size() < std::max<std::size_t>(options.max_problems, 1)) {
-      report.problems.push_back(JournalProblem{seq, std::move(what)});
-    } else {
-      report.truncated = true;
-    }
-  };
-  auto progress = [&] {
-    if (options.progress) options.progress(report.events, std::max(total, report.events));
-  };
+    auto problem = [&](std::uint64_t seq, std::string what) {
+      if (report.problems.size() < std::max<std::size_t>(options.max_problems, 1)) {
+        report.problems.push_back(JournalProblem{seq, std::move(what)});
+      } else {
+        report.truncated = true;
+      }
+    };
+    auto progress = [&] {
+      if (options.progress) options.progress(report.events, std::max(total, report.events));
+    };
 
-  // The lifecycle invariants of one task across one folded event.
-  auto check_step = [&](std::uint64_t seq, const SessionTask* before_ptr,
-                        const std::optional<SessionTask>& full_before, DropReason dropped,
-                        bool increments, const SessionTask& after) {
-    const std::string p = event_prefix(seq) + "task " + after.id + ": ";
-    if (before_ptr) {
-      const SessionTask& before = *before_ptr;
-      if (dropped != DropReason::None && full_before && after != *full_before) {
-        problem(seq, p + "update dropped (" + std::string(to_string(dropped)) +
-                         ") but the task changed");
-      }
-      if (is_terminal(before.state) && after.state != before.state) {
-        problem(seq, p + "terminal state " + std::string(to_string(before.state)) + " changed to " +
-                         std::string(to_string(after.state)));
-      }
-      auto once = [&](const char* field, const std::optional<Timestamp>& x,
-                      const std::optional<Timestamp>& y) {
-        if (x && x != y) {
-          problem(seq, p + field + " stamped again: " + text_of(x) + " -> " + text_of(y));
+    // The lifecycle invariants of one task across one folded event.
+    auto check_step = [&](std::uint64_t seq, const SessionTask* before_ptr,
+                          const std::optional<SessionTask>& full_before, DropReason dropped,
+                          bool increments, const SessionTask& after) {
+      const std::string p = event_prefix(seq) + "task " + after.id + ": ";
+      if (before_ptr) {
+        const SessionTask& before = *before_ptr;
+        if (dropped != DropReason::None && full_before && after != *full_before) {
+          problem(seq, p + "update dropped (" + std::string(to_string(dropped)) +
+                           ") but the task changed");
         }
-      };
-      once("started_at", before.started_at, after.started_at);
-      once("finished_at", before.finished_at, after.finished_at);
-      once("cancel_requested_at", before.cancel_requested_at, after.cancel_requested_at);
-      if (after.created_at != before.created_at) problem(seq, p + "created_at changed");
-      if (after.attempt < before.attempt) {
-        problem(seq, p + "attempt went down from " + std::to_string(before.attempt) + " to " +
-                         std::to_string(after.attempt));
-      }
-      if (increments && dropped == DropReason::None &&
-          before.attempt == std::numeric_limits<std::int32_t>::max()) {
-        problem(seq, p + "increment_attempt past INT32_MAX (the registry refuses to write it)");
-      }
-    }
-    if (is_terminal(after.state) && !after.finished_at) {
-      problem(seq, p + std::string(to_string(after.state)) + " without finished_at");
-    }
-    if (after.state != SessionTaskState::Queued && !after.started_at) {
-      problem(seq, p + std::string(to_string(after.state)) + " without started_at");
-    }
-  };
-
-  auto visit = [&](const Row& row) {
-    ++report.events;
-    report.last_seq = row.seq;
-    if (report.events % 8192 == 0) progress();
-    std::optional<events::Event> event;
-    for (auto& p : chain.check(row, event)) problem(p.seq, std::move(p.what));
-    if (!event) return true;
-
-    // Fold under the views' own numbering, so that one bad event does not stop the fold.
-    event->seq = views.last_seq() + 1;
-    const SessionTask* current = views.find(event->session_id, event->task_id);
-    const bool created = std::holds_alternative<events::TaskCreated>(event->payload);
-    std::optional<SessionTask> before_copy;  // the whole task, only when the rules drop the event
-    SessionTask before_facts;
-    DropReason dropped = DropReason::None;
-    bool increments = false;
-    if (current && !created) {
-      dropped = drop_reason(*current, event->payload);
-      if (dropped != DropReason::None) before_copy = *current;
-      before_facts.state = current->state;
-      before_facts.attempt = current->attempt;
-      before_facts.started_at = current->started_at;
-      before_facts.finished_at = current->finished_at;
-      before_facts.cancel_requested_at = current->cancel_requested_at;
-      before_facts.created_at = current->created_at;
-      if (const auto* u = std::get_if<events::TaskUpdated>(&event->payload)) {
-        increments = u->update.increment_attempt;
-      }
-    }
-    try {
-      const auto applied = views.apply(*event);
-      if (applied.created) order.push_back(event->task_id);
-      check_step(row.seq, (current && !created) ? &before_facts : nullptr, before_copy, dropped,
-                 increments, *applied.task);
-    } catch (const Error& e) {
-      problem(row.seq, event_prefix(row.seq) + without_event_prefix(e.what()));
-    }
-    return true;
-  };
-
-  // A registry opened on the file must give the views of this fold. A writer may append
-  // meanwhile: fold on up to what the registry sees, compare, and compare again if it moved on.
-  auto compare_with = [&](Registry& registry) {
-    for (int round = 0; round < 5; ++round) {
-      const std::uint64_t seen = registry.last_seq();
-      if (seen > report.last_seq) {
-        r.journal.scan(report.last_seq,
-                       [&](const Row& row) { return row.seq <= seen && visit(row); });
-        total = std::max(total, report.last_seq);
-        if (!report.problems.empty()) return;
-      }
-      if (seen < report.last_seq) {
-        problem(0, "a registry sees " + std::to_string(seen) + " events, the fold " +
-                       std::to_string(report.last_seq));
-        return;
-      }
-      std::optional<std::string> differs;
-      for (const auto& [session, ids] : by_session(views, order)) {
-        if (registry.list(session) != views.list(session, {})) {
-          differs = "a registry's list of session " + session + " differs from the fold";
-          break;
+        if (is_terminal(before.state) && after.state != before.state) {
+          problem(seq, p + "terminal state " + std::string(to_string(before.state)) +
+                           " changed to " + std::string(to_string(after.state)));
         }
-        for (const auto& id : ids) {
-          if (registry.get(session, id) != *views.find(session, id)) {
-            differs = "a registry's task " + id + " differs from the fold";
-          } else if (registry.list_messages(session, id) !=
-                     views.messages(session, id, std::nullopt, std::nullopt)) {
-            differs = "a registry's messages of task " + id + " differ from the fold";
+        auto once = [&](const char* field, const std::optional<Timestamp>& x,
+                        const std::optional<Timestamp>& y) {
+          if (x && x != y) {
+            problem(seq, p + field + " stamped again: " + text_of(x) + " -> " + text_of(y));
+          }
+        };
+        once("started_at", before.started_at, after.started_at);
+        once("finished_at", before.finished_at, after.finished_at);
+        once("cancel_requested_at", before.cancel_requested_at, after.cancel_requested_at);
+        if (after.created_at != before.created_at) problem(seq, p + "created_at changed");
+        if (after.attempt < before.attempt) {
+          problem(seq, p + "attempt went down from " + std::to_string(before.attempt) + " to " +
+                           std::to_string(after.attempt));
+        }
+        if (increments && dropped == DropReason::None &&
+            before.attempt == std::numeric_limits<std::int32_t>::max()) {
+          problem(seq, p + "increment_attempt past INT32_MAX (the registry refuses to write it)");
+        }
+      }
+      if (is_terminal(after.state) && !after.finished_at) {
+        problem(seq, p + std::string(to_string(after.state)) + " without finished_at");
+      }
+      if (after.state != SessionTaskState::Queued && !after.started_at) {
+        problem(seq, p + std::string(to_string(after.state)) + " without started_at");
+      }
+    };
+
+    auto visit = [&](const Row& row) {
+      ++report.events;
+      report.last_seq = row.seq;
+      if (report.events % 8192 == 0) progress();
+      std::optional<events::Event> event;
+      for (auto& p : chain.check(row, event)) problem(p.seq, std::move(p.what));
+      if (!event) return true;
+
+      // Fold under the views' own numbering, so that one bad event does not stop the fold.
+      event->seq = views.last_seq() + 1;
+      const SessionTask* current = views.find(event->session_id, event->task_id);
+      const bool created = std::holds_alternative<events::TaskCreated>(event->payload);
+      std::optional<SessionTask> before_copy;  // the whole task, only when the rules drop the event
+      SessionTask before_facts;
+      DropReason dropped = DropReason::None;
+      bool increments = false;
+      if (current && !created) {
+        dropped = drop_reason(*current, event->payload);
+        if (dropped != DropReason::None) before_copy = *current;
+        before_facts.state = current->state;
+        before_facts.attempt = current->attempt;
+        before_facts.started_at = current->started_at;
+        before_facts.finished_at = current->finished_at;
+        before_facts.cancel_requested_at = current->cancel_requested_at;
+        before_facts.created_at = current->created_at;
+        if (const auto* u = std::get_if<events::TaskUpdated>(&event->payload)) {
+          increments = u->update.increment_attempt;
+        }
+      }
+      try {
+        const auto applied = views.apply(*event);
+        if (applied.created) order.push_back(event->task_id);
+        check_step(row.seq, (current && !created) ? &before_facts : nullptr, before_copy, dropped,
+                   increments, *applied.task);
+      } catch (const Error& e) {
+        problem(row.seq, event_prefix(row.seq) + without_event_prefix(e.what()));
+      }
+      return true;
+    };
+
+    // A registry opened on the file must give the views of this fold. A writer may append
+    // meanwhile: fold on up to what the registry sees, compare, and compare again if it moved on.
+    auto compare_with = [&](Registry& registry) {
+      for (int round = 0; round < 5; ++round) {
+        const std::uint64_t seen = registry.last_seq();
+        if (seen > report.last_seq) {
+          r.journal.scan(report.last_seq,
+                         [&](const Row& row) { return row.seq <= seen && visit(row); });
+          total = std::max(total, report.last_seq);
+          if (!report.problems.empty()) return;
+        }
+        if (seen < report.last_seq) {
+          problem(0, "a registry sees " + std::to_string(seen) + " events, the fold " +
+                         std::to_string(report.last_seq));
+          return;
+        }
+        std::optional<std::string> differs;
+        for (const auto& [session, ids] : by_session(views, order)) {
+          if (registry.list(session) != views.list(session, {})) {
+            differs = "a registry's list of session " + session + " differs from the fold";
+            break;
+          }
+          for (const auto& id : ids) {
+            if (registry.get(session, id) != *views.find(session, id)) {
+              differs = "a registry's task " + id + " differs from the fold";
+            } else if (registry.list_messages(session, id) !=
+                       views.messages(session, id, std::nullopt, std::nullopt)) {
+              differs = "a registry's messages of task " + id + " differ from the fold";
+            }
+            if (differs) break;
           }
           if (differs) break;
         }
-        if (differs) break;
+        if (registry.last_seq() != seen) continue;  // appended meanwhile
+        if (differs) problem(0, *differs + " (as of event " + std::to_string(seen) + ")");
+        return;
       }
-      if (registry.last_seq() != seen) continue;  // appended meanwhile
-      if (differs) problem(0, *differs + " (as of event " + std::to_string(seen) + ")");
-      return;
-    }
-  };
+    };
 
-  // The registry folds the file on another thread while this one reads it.
-  auto opening = std::async(std::launch::async, [path = r.path] {
-    return Registry::open(path, Options{.read_only = true});
-  });
-  r.journal.scan(0, visit);
-  total = report.events;
-  progress();
-  if (report.problems.empty()) {
-    std::optional<Registry> registry;
-    try {
-      registry.emplace(opening.get());
-    } catch (const Error& e) {
-      // Storage: the registry refuses the path itself (a symlink, a file of another user), which
-      // says nothing about the journal in it.
-      if (e.code() == ErrorCode::Storage) {
-        report.comparison_skipped = e.what();
-      } else {
-        problem(0, std::string("a registry cannot open the journal: ") + e.what());
+    // The registry folds the file on another thread while this one reads it.
+    auto opening = std::async(std::launch::async, [path = r.path] {
+      return Registry::open(path, Options{.read_only = true});
+    });
+    r.journal.scan(0, visit);
+    total = report.events;
+    progress();
+    if (report.problems.empty()) {
+      std::optional<Registry> registry;
+      try {
+        registry.emplace(opening.get());
+      } catch (const Error& e) {
+        // Storage: the registry refuses the path itself (a symlink, a file of another user), which
+        // says nothing about the journal in it.
+        if (e.code() == ErrorCode::Storage) {
+          report.comparison_skipped = e.what();
+        } else {
+          problem(0, std::string("a registry cannot open the journal: ") + e.what());
+        }
+      }
+      try {
+        if (registry) {
+          report.checkpoint_seq = registry->open_report().checkpoint_seq;
+          report.ignored_checkpoints = registry->open_report().ignored_checkpoints;
+          compare_with(*registry);
+        }
+      } catch (const Error& e) {
+        problem(0, std::string("comparing with a registry's views failed: ") + e.what());
       }
     }
-    try {
-      if (registry) {
-        report.checkpoint_seq = registry->open_report().checkpoint_seq;
-        report.ignored_checkpoints = registry->open_report().ignored_checkpoints;
-        compare_with(*registry);
+    if (options.digest) {
+      const JournalDigest& d = *options.digest;
+      report.digest = d;
+      const std::string what = "digest " + to_string(d) + ": ";
+      if (d.seq > report.last_seq) {
+        problem(0, what + "event " + std::to_string(d.seq) +
+                       " missing: the journal ends at event " + std::to_string(report.last_seq) +
+                       " (its newest events were removed, or it is another file)");
+      } else {
+        const std::string stored =
+            d.seq == 0 ? store::Journal::genesis_hash() : r.journal.stored_hash(d.seq);
+        if (stored.empty()) {
+          problem(0, what + "event " + std::to_string(d.seq) + " missing");
+        } else if (hex(stored) != d.hash) {
+          problem(0, what + "event " + std::to_string(d.seq) + " has hash " + hex(stored) +
+                         ": the journal up to it was rewritten, or it is another file");
+        }
       }
-    } catch (const Error& e) {
-      problem(0, std::string("comparing with a registry's views failed: ") + e.what());
+    }
+    report.tasks = views.task_count();
+    report.messages = views.message_count();
+    progress();
+    return report;
+  });
+}
+
+JournalDigest JournalReader::digest() {
+  return impl_->guard([&] {
+    Impl& r = *impl_;
+    const std::uint64_t seq = r.journal.newest_seq();
+    const std::string hash = seq == 0 ? store::Journal::genesis_hash() : r.journal.stored_hash(seq);
+    return JournalDigest{.seq = seq, .hash = hex(hash)};
+  });
+}
+
+TaskHistory JournalReader::history(std::string_view task_id, const ReplayLimit& limit,
+                                   const std::function<void(const TaskHistoryStep&)>& sink) {
+  return impl_->guard([&] {
+    Impl& r = *impl_;
+    TaskHistory out;
+    std::uint64_t up_to = r.journal.newest_seq();
+    if (limit.seq) up_to = std::min(up_to, *limit.seq);
+    if (limit.time) {
+      // The prefix ends before the first event recorded after `time`, wherever it is.
+      std::uint64_t last = 0;
+      r.journal.scan(0, [&](const Row& row) {
+        if (row.seq > up_to || at(row.recorded_at) > *limit.time) return false;
+        last = row.seq;
+        return true;
+      });
+      up_to = last;
+    }
+    out.last_seq = up_to;
+
+    std::optional<SessionTask> task;  // the fold so far
+    std::string spec;  // task->spec, kept apart while folding (no event after the first changes it)
+    SessionTask before;
+    const std::string id(task_id);
+    r.journal.scan_task(task_id, up_to, [&](const Row& row, std::string_view prev) {
+      auto fail = [&](const std::string& what) {
+        r.fail(Problem{row.seq, ErrorCode::Corrupt, event_prefix(row.seq) + what});
+      };
+      if (prev.empty()) {
+        fail("previous event " + std::to_string(row.seq - 1) + " missing (sequence gap)");
+      }
+      if (row.version < 0 || row.version > UINT32_MAX ||
+          r.journal.chain_hash(prev, row) != row.hash) {
+        fail("hash mismatch (row altered, removed or reordered)");
+      }
+      std::vector<Problem> problems;
+      std::optional<events::Event> event;
+      decode_row(row, problems, event);
+      if (!problems.empty()) r.fail(problems.front());
+
+      TaskHistoryStep step;
+      step.event = to_public(*event, static_cast<std::uint32_t>(row.version));
+      if (const auto* created = std::get_if<events::TaskCreated>(&event->payload)) {
+        if (task) fail("task " + id + " created twice");
+        task = new_session_task(created->input, event->recorded_at);
+        for (auto& [field, json] : task_fields(*task)) {
+          step.changes.push_back(FieldChange{.field = field, .after = std::move(json)});
+        }
+        step.task = &*task;
+        sink(step);
+        spec.swap(task->spec);
+      } else {
+        if (!task) fail("event for task " + id + ", which no earlier event created");
+        if (event->session_id != task->session_id) {
+          fail("task " + id + " is of session " + task->session_id + ", not " + event->session_id);
+        }
+        step.dropped = drop_reason(*task, event->payload);
+        if (const auto* u = std::get_if<events::TaskUpdated>(&event->payload)) {
+          step.asked_state = u->update.state;
+          step.expected_attempt = u->update.expected_attempt;
+        }
+        before = *task;  // without its spec: a copy of the small fields
+        projections::fold_into_task(*task, *event);
+        step.changes = task_changes(before, *task);
+        if (auto* m = std::get_if<events::MessageRecorded>(&event->payload)) {
+          step.message = std::move(m->message);
+        }
+        task->spec.swap(spec);
+        step.task = &*task;
+        sink(step);
+        task->spec.swap(spec);
+      }
+      ++out.events;
+      if (limit.progress && out.events % 8192 == 0) limit.progress(row.seq, up_to);
+      return true;
+    });
+    out.found = task.has_value();
+    if (limit.progress) limit.progress(up_to, up_to);
+    return out;
+  });
+}
+
+std::string to_string(const JournalDigest& digest) {
+  return std::to_string(digest.seq) + ":" + digest.hash;
+}
+
+std::optional<JournalDigest> parse_digest(std::string_view text) {
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  JournalDigest d;
+  const auto seq = text.substr(0, colon);
+  const auto [end, ec] = std::from_chars(seq.data(), seq.data() + seq.size(), d.seq);
+  if (ec != std::errc{} || end != seq.data() + seq.size()) return std::nullopt;
+  const auto hash = text.substr(colon + 1);
+  if (hash.size() != 64) return std::nullopt;
+  for (char c : hash) {
+    if (c >= '0' && c <= '9') {
+      d.hash += c;
+    } else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      d.hash += static_cast<char>(c | 0x20);
+    } else {
+      return std::nullopt;
     }
   }
-  report.tasks = views.task_count();
-  report.messages = views.message_count();
-  progress();
-  return report;
+  return d;
+}
+
+JournalSummary summarize(const JournalSnapshot& snapshot) {
+  JournalSummary s;
+  s.payload_versions = snapshot.payload_versions;
+  s.events = snapshot.last_seq;
+  s.first_event_at = snapshot.first_event_at;
+  s.last_event_at = snapshot.last_event_at;
+  s.tasks = snapshot.tasks.size();
+  std::set<std::string_view> sessions;
+  std::map<std::string_view, std::size_t> kinds;
+  for (const auto& v : snapshot.tasks) {
+    sessions.insert(v.task.session_id);
+    ++kinds[v.task.kind];
+    ++s.tasks_by_state[static_cast<std::size_t>(v.task.state)];
+    s.messages += v.messages.size();
+  }
+  s.sessions = sessions.size();
+  for (const auto& [kind, n] : kinds) s.tasks_by_kind.emplace_back(std::string(kind), n);
+  return s;
 }
 
 }  // namespace taskjournal

@@ -2,10 +2,16 @@
 // registry's fold (with limits and per-step drops), verification that reports and goes on.
 #include "taskjournal/reader.hpp"
 
+#include <malloc.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <random>
 #include <sstream>
 #include <string>
@@ -13,11 +19,47 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 #include "support/fake_clock.hpp"
 #include "support/raw_journal.hpp"
 #include "support/replay_sample.hpp"
 #include "taskjournal/taskjournal.hpp"
+
+// The bytes the C++ heap holds and the most it held since reset_heap_peak(): the reader's memory
+// bound (one task, not one copy per event) is checked with it. SQLite's own allocations (malloc)
+// are not counted.
+namespace heap {
+std::atomic<long long> now{0};
+std::atomic<long long> peak{0};
+void add(long long n) {
+  const long long v = now.fetch_add(n, std::memory_order_relaxed) + n;
+  long long p = peak.load(std::memory_order_relaxed);
+  while (v > p && !peak.compare_exchange_weak(p, v, std::memory_order_relaxed)) {
+  }
+}
+// The peak above the current level while `body` runs.
+template <class F>
+long long peak_during(F&& body) {
+  const long long base = now.load();
+  peak.store(base);
+  body();
+  return peak.load() - base;
+}
+}  // namespace heap
+
+void* operator new(std::size_t n) {
+  void* p = std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
+  heap::add(static_cast<long long>(malloc_usable_size(p)));
+  return p;
+}
+void operator delete(void* p) noexcept {
+  if (!p) return;
+  heap::add(-static_cast<long long>(malloc_usable_size(p)));
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
 
 namespace {
 
@@ -391,11 +433,38 @@ TEST_F(JournalReaderTest, RandomJournalsVerifyAndReplayToTheRegistrysViews) {
     EXPECT_EQ(snap.tasks.size(), expected.size());
     EXPECT_TRUE(snap.tasks == expected);
     // Each step's drop reason agrees with the fold: a dropped event leaves the task as it was.
+    std::vector<ReplayStep> steps;
     reader.replay({}, [&](const ReplayStep& step) {
       if (step.dropped != DropReason::None) {
         EXPECT_EQ(step.after, *step.before) << step.event.seq;
       }
+      steps.push_back(step);
     });
+    // history() of each task: the same events, tasks, drops, messages and changes as the steps of
+    // the whole fold.
+    for (const auto& [session, id] : tasks) {
+      std::vector<const ReplayStep*> expected_steps;
+      for (const auto& step : steps) {
+        if (step.event.task_id == id) expected_steps.push_back(&step);
+      }
+      std::size_t n = 0;
+      const auto history = reader.history(id, {}, [&](const TaskHistoryStep& step) {
+        ASSERT_LT(n, expected_steps.size());
+        const ReplayStep& want = *expected_steps[n++];
+        EXPECT_EQ(step.event, want.event);
+        EXPECT_EQ(*step.task, want.after);
+        EXPECT_EQ(step.dropped, want.dropped);
+        EXPECT_EQ(step.message, want.message);
+        if (want.before) {
+          EXPECT_EQ(step.changes, task_changes(*want.before, want.after)) << step.event.seq;
+        } else {
+          EXPECT_EQ(step.changes.size(), task_fields(want.after).size());
+        }
+      });
+      EXPECT_TRUE(history.found);
+      EXPECT_EQ(n, expected_steps.size()) << id;
+      EXPECT_EQ(history.events, expected_steps.size());
+    }
   }
 }
 
@@ -406,6 +475,226 @@ TEST_F(JournalReaderTest, NeverWritesTheJournal) {
   reader.verify();
   reader.read(0, [](const JournalEvent&) { return true; });
   EXPECT_EQ(bytes(sample_), before);
+}
+
+// --- Regression tests of issue #10 -------------------------------------------------------------
+
+// A journal of one task with a 512 KB spec and `updates` updates.
+std::string write_large_task(const fs::path& dir, int updates) {
+  const std::string path = (dir / "large.db").string();
+  taskjournal::testing::FakeClock clock;
+  auto registry = Registry::open(
+      path, Options{.clock = clock.fn(), .durability = Durability::Normal, .checkpoint_every = 0});
+  registry.create({.session_id = "s",
+                   .id = "task_big",
+                   .kind = "k",
+                   .spec = "{\"blob\":\"" + std::string(512 * 1024, 'x') + "\"}"});
+  registry.batch([&](Batch& b) {
+    for (int i = 0; i < updates; ++i) {
+      b.update("s", "task_big",
+               {.progress = TaskProgress{.current = static_cast<std::uint64_t>(i)}});
+    }
+  });
+  return path;
+}
+
+// history went through replay: a copy of the task before and after each event, and the whole
+// task serialised twice per event (22 s and 1 GB for a 512 KB spec and 1,000 updates). history()
+// holds one task: its peak memory does not grow with the events.
+TEST_F(JournalReaderTest, HistoryOfALargeTaskHoldsOneTaskNotACopyPerEvent) {
+  const std::string path = write_large_task(dir_, 200);
+  auto reader = JournalReader::open(path);
+  std::uint64_t steps = 0, spec_changes = 0;
+  const long long peak = heap::peak_during([&] {
+    reader.history("task_big", {}, [&](const TaskHistoryStep& step) {
+      ++steps;
+      if (step.event.type != "task_created") {
+        for (const auto& c : step.changes) spec_changes += c.field == "spec";
+      }
+    });
+  });
+  EXPECT_EQ(steps, 201u);
+  EXPECT_EQ(spec_changes, 0u);
+  // The task (its spec once, its created event's payload JSON and field list) is about 2 MB; a
+  // copy per event would be 100 MB.
+  EXPECT_LT(peak, 8LL << 20) << peak;
+}
+
+// task_changes serialised both whole tasks to find the differing fields: an unchanged 512 KB spec
+// was written out twice per call. It compares field by field now.
+TEST_F(JournalReaderTest, TaskChangesNeverSerialisesAnUnchangedField) {
+  SessionTask before{.id = "t",
+                     .session_id = "s",
+                     .kind = "k",
+                     .spec = "{\"blob\":\"" + std::string(512 * 1024, 'x') + "\"}"};
+  SessionTask after = before;
+  after.summary = "done";
+  std::vector<FieldChange> changes;
+  const long long peak = heap::peak_during([&] { changes = task_changes(before, after); });
+  EXPECT_THAT(changes, ElementsAre(FieldChange{"summary", std::nullopt, R"("done")"}));
+  EXPECT_LT(peak, 64 * 1024) << peak;
+}
+
+TEST_F(JournalReaderTest, TaskFieldsAreTheMembersOfToJsonInOrder) {
+  auto reader = JournalReader::open(sample_);
+  for (const auto& view : reader.replay().tasks) {
+    std::string joined = "{";
+    for (const auto& [name, json] : task_fields(view.task)) {
+      joined += (joined.size() > 1 ? ",\"" : "\"") + name + "\":" + json;
+    }
+    EXPECT_EQ(joined + "}", to_json(view.task));
+  }
+}
+
+TEST_F(JournalReaderTest, HistoryStopsAtTheLimitAndSaysWhetherTheTaskExists) {
+  auto reader = JournalReader::open(sample_);
+  std::vector<std::uint64_t> seqs;
+  auto collect = [&](const TaskHistoryStep& s) { seqs.push_back(s.event.seq); };
+  auto h = reader.history("task_review", {.seq = 11}, collect);
+  EXPECT_THAT(seqs, ElementsAre(4u, 7u, 8u, 11u));
+  EXPECT_TRUE(h.found);
+  EXPECT_EQ(h.last_seq, 11u);
+  EXPECT_EQ(h.events, 4u);
+  seqs.clear();
+  h = reader.history("task_review", {.time = second(8) + std::chrono::milliseconds(1)}, collect);
+  EXPECT_THAT(seqs, ElementsAre(4u, 7u, 8u));
+  EXPECT_EQ(h.last_seq, 8u);
+  seqs.clear();
+  h = reader.history("task_lint", {.seq = 12}, collect);
+  EXPECT_FALSE(h.found);
+  EXPECT_TRUE(seqs.empty());
+  EXPECT_EQ(h.last_seq, 12u);
+  EXPECT_FALSE(reader.history("task_nope", {}, collect).found);
+
+  // What a dropped update asked for, and the progress at the end.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
+  std::optional<std::int32_t> fence;
+  reader.history(
+      "task_review",
+      {.progress = [&](std::uint64_t d, std::uint64_t t) { progress.emplace_back(d, t); }},
+      [&](const TaskHistoryStep& s) {
+        if (s.dropped == DropReason::Fenced) fence = s.expected_attempt;
+      });
+  EXPECT_EQ(fence, 1);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), std::make_pair(std::uint64_t{15}, std::uint64_t{15}));
+}
+
+TEST_F(JournalReaderTest, HistoryThrowsCorruptAtADamagedEventOfTheTaskAfterTheOnesBefore) {
+  {
+    RawJournal raw(sample_);
+    raw.drop_triggers();
+    raw.exec("UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 7");
+  }
+  auto reader = JournalReader::open(sample_);
+  std::vector<std::uint64_t> seqs;
+  try {
+    reader.history("task_review", {},
+                   [&](const TaskHistoryStep& s) { seqs.push_back(s.event.seq); });
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Corrupt);
+    EXPECT_EQ(std::string(e.what()),
+              sample_ + ": event 7: hash mismatch (row altered, removed or reordered)");
+  }
+  EXPECT_THAT(seqs, ElementsAre(4u));
+  // Another task's events are not read.
+  EXPECT_TRUE(reader.history("task_lint", {}, [](const TaskHistoryStep&) {}).found);
+}
+
+TEST_F(JournalReaderTest, DigestIsTheNewestEventAndItsHashAndVerifyChecksIt) {
+  auto reader = JournalReader::open(sample_);
+  const JournalDigest digest = reader.digest();
+  EXPECT_EQ(digest.seq, 15u);
+  ASSERT_EQ(digest.hash.size(), 64u);
+  EXPECT_EQ(parse_digest(to_string(digest)), digest);
+  EXPECT_EQ(to_string(digest), "15:" + digest.hash);
+  EXPECT_FALSE(parse_digest("15"));
+  EXPECT_FALSE(parse_digest(":" + digest.hash));
+  EXPECT_FALSE(parse_digest("x:" + digest.hash));
+  EXPECT_FALSE(parse_digest("15:" + digest.hash.substr(1)));
+  EXPECT_FALSE(parse_digest("15:" + digest.hash.substr(1) + "g"));
+
+  auto report = reader.verify({.digest = digest});
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.digest, digest);
+  JournalDigest wrong = digest;
+  wrong.hash[0] = wrong.hash[0] == '0' ? '1' : '0';
+  report = reader.verify({.digest = wrong});
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(report.problems[0].seq, 0u);
+  EXPECT_THAT(report.problems[0].what, HasSubstr("the journal up to it was rewritten"));
+  report = reader.verify({.digest = JournalDigest{.seq = 16, .hash = digest.hash}});
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_THAT(report.problems[0].what, HasSubstr("event 16 missing: the journal ends at event 15"));
+}
+
+// A reader opened while a registry holds the file exclusively: Busy after busy_timeout, and the
+// message says who holds it and what to do.
+TEST_F(JournalReaderTest, ALockedJournalIsBusyAfterTheBusyTimeoutNamingTheHolder) {
+  auto registry = Registry::open(sample_, Options{.exclusive = true});
+  try {
+    JournalReader::open(sample_, ReaderOptions{.busy_timeout = std::chrono::milliseconds(0)});
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Busy);
+    EXPECT_THAT(e.what(), HasSubstr("database is locked"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("locked by process " + std::to_string(getpid()) + " (this process)"));
+    EXPECT_THAT(e.what(), HasSubstr("busy_timeout"));
+  }
+}
+
+TEST_F(JournalReaderTest, ReplayReportsProgressEndingWithAllEvents) {
+  auto reader = JournalReader::open(sample_);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> progress;
+  reader.replay({.seq = 9, .progress = [&](std::uint64_t d, std::uint64_t t) {
+                   progress.emplace_back(d, t);
+                 }});
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), std::make_pair(std::uint64_t{9}, std::uint64_t{9}));
+}
+
+// The JSON of reports, events and errors comes from the library and is valid JSON, also for text
+// that is not UTF-8.
+TEST_F(JournalReaderTest, ToJsonOfEventsReportsStepsAndErrorsIsValidJson) {
+  auto valid = [](const std::string& text) {
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.c_str(), text.size());
+    EXPECT_FALSE(doc.HasParseError()) << text;
+    return doc;
+  };
+  auto reader = JournalReader::open(sample_);
+  reader.read(0, [&](const JournalEvent& e) {
+    const auto doc = valid(to_json(e));
+    EXPECT_EQ(doc["seq"].GetUint64(), e.seq);
+    EXPECT_EQ(std::string(doc["type"].GetString()), e.type);
+    EXPECT_TRUE(doc["payload"].IsObject());
+    return true;
+  });
+  reader.history("task_build", {}, [&](const TaskHistoryStep& step) {
+    const auto doc = valid(to_json(step));
+    EXPECT_EQ(doc["changes"].Size(), step.changes.size());
+  });
+  VerifyReport report = reader.verify();
+  report.problems.push_back(JournalProblem{3, "event 3: \xff bad"});
+  report.comparison_skipped = "bad \xc3";
+  auto doc = valid(to_json(report));
+  EXPECT_EQ(std::string(doc["problems"][0]["what"].GetString()), "event 3: \xEF\xBF\xBD bad");
+  EXPECT_EQ(std::string(doc["comparison_skipped"].GetString()), "bad \xEF\xBF\xBD");
+  doc = valid(to_json(Error(ErrorCode::Busy, "f\xff: locked")));
+  EXPECT_EQ(std::string(doc["error"]["code"].GetString()), "busy");
+  EXPECT_EQ(std::string(doc["error"]["message"].GetString()), "f\xEF\xBF\xBD: locked");
+  EXPECT_EQ(json_string("a\"\n\xe2\x82\xac\xed\xa0\x80"),
+            "\"a\\\"\\n\xe2\x82\xac\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  auto summary = summarize(reader.replay());
+  summary.file = "s\xfe.db";
+  doc = valid(to_json(summary));
+  EXPECT_EQ(doc["tasks"].GetUint64(), 3u);
+  EXPECT_EQ(doc["tasks_by_state"]["succeeded"].GetUint64(), 1u);
+  EXPECT_EQ(doc["tasks_by_kind"]["build"].GetUint64(), 2u);
+  valid(to_json(reader.digest()));
+  valid(to_json(*reader.replay().find("task_build")));
 }
 
 }  // namespace

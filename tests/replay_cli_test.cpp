@@ -49,9 +49,20 @@ struct Result {
 // A child process running taskjournal-replay in `dir`, its stdout and stderr on pipes.
 class Child {
  public:
-  Child(const fs::path& dir, const std::vector<std::string>& args) {
+  // With `stderr_tty`, stderr is a pseudo-terminal instead (its output is read as err()).
+  Child(const fs::path& dir, const std::vector<std::string>& args, bool stderr_tty = false) {
     int out[2], err[2];
-    if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+    if (pipe(out) != 0) throw std::runtime_error("pipe");
+    if (stderr_tty) {
+      err[0] = posix_openpt(O_RDWR | O_NOCTTY);
+      if (err[0] < 0 || grantpt(err[0]) != 0 || unlockpt(err[0]) != 0) {
+        throw std::runtime_error("posix_openpt");
+      }
+      err[1] = open(ptsname(err[0]), O_RDWR | O_NOCTTY);
+      if (err[1] < 0) throw std::runtime_error("open pty");
+    } else if (pipe(err) != 0) {
+      throw std::runtime_error("pipe");
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
@@ -131,6 +142,13 @@ class Child {
 
 Result run_in(const fs::path& dir, const std::vector<std::string>& args) {
   return Child(dir, args).finish();
+}
+
+// Parses one JSON document strictly (UTF-8 validated); fails the test when it is not JSON.
+::testing::AssertionResult is_json(const std::string& text, rapidjson::Document& doc) {
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.c_str(), text.size());
+  if (doc.HasParseError()) return ::testing::AssertionFailure() << "not JSON: " << text;
+  return ::testing::AssertionSuccess();
 }
 
 // Random message ids → a fixed placeholder of the same width.
@@ -418,10 +436,11 @@ TEST_F(ReplayCli, HistoryShowsWhatEachEventChangedAndMarksDroppedUpdates) {
 }
 
 TEST_F(ReplayCli, HistoryAsOfSeqAndAsOfTime) {
-  const std::string expected = R"(SEQ  TIME                         EVENT         CHANGES
-  4  2026-01-02T03:04:09.000006Z  task_created  created: kind review, state queued
-  7  2026-01-02T03:04:12.000006Z  task_updated  state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
-  8  2026-01-02T03:04:13.000006Z  task_updated  DROPPED fenced (expected_attempt 1, task at attempt 2)
+  // Fixed column widths (history prints each line as it comes): EVENT is 16 wide here too.
+  const std::string expected = R"(SEQ  TIME                         EVENT             CHANGES
+  4  2026-01-02T03:04:09.000006Z  task_created      created: kind review, state queued
+  7  2026-01-02T03:04:12.000006Z  task_updated      state queued → running, attempt 1 → 2, started_at (none) → 2026-01-02T03:04:12.000006Z
+  8  2026-01-02T03:04:13.000006Z  task_updated      DROPPED fenced (expected_attempt 1, task at attempt 2)
 )";
   expect_ok(run({"history", "s.db", "task_review", "--as-of-seq", "10"}), expected);
   expect_ok(run({"history", "s.db", "task_review", "--as-of", "2026-01-02T03:04:15.000006Z"}),
@@ -920,6 +939,256 @@ TEST_F(ReplayCli, FollowPrintsEventsOtherWritersAppendUntilInterrupted) {
     EXPECT_TRUE(doc["payload"].IsObject());
   }
   EXPECT_EQ(seq, 3u);
+}
+
+// --- Regression tests of issue #10 -------------------------------------------------------------
+
+std::string to_hex(const std::string& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+  }
+  return out;
+}
+
+// history folded the whole journal (every task, a copy of the task per event): a damaged event of
+// another task, after the task's own, stopped it. It reads only the task's own events now.
+TEST_F(ReplayCli, HistoryReadsOnlyTheTasksOwnEventsNotTheWholeJournal) {
+  const std::string db = fresh_sample("other_damaged.db");
+  {
+    RawJournal raw(path(db));
+    raw.drop_triggers();
+    raw.exec("UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 13");  // task_lint
+  }
+  const Result r = run({"history", db, "task_review"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 6) << r.out;
+  // Its own damaged event still stops it, naming the event.
+  const Result l = run({"history", db, "task_lint"});
+  EXPECT_EQ(l.status, 1);
+  EXPECT_EQ(l.out, "");
+  EXPECT_EQ(l.err, "taskjournal-replay: " + db +
+                       ": event 13: hash mismatch (row altered, removed or reordered)\n");
+}
+
+// Lines come out as the events are read, with fixed columns: SEQ as wide as the newest sequence
+// number (at least 3), EVENT 16 wide.
+TEST_F(ReplayCli, HistoryColumnsAreFixedByTheNewestSequenceNumber) {
+  const std::string db = "wide.db";
+  fs::remove(path(db));
+  {
+    FakeClock clock;
+    auto registry = Registry::open(path(db), Options{.clock = clock.fn()});
+    registry.create({.session_id = "s", .id = "task_a", .kind = "k"});
+    registry.batch([&](Batch& b) {
+      for (int i = 0; i < 1000; ++i) b.create({.session_id = "s", .kind = "filler"});
+    });
+    registry.update("s", "task_a", {.state = SessionTaskState::Running});
+  }
+  expect_ok(run({"history", db, "task_a"}),
+            " SEQ  TIME                         EVENT             CHANGES\n"
+            "   1  2026-01-02T03:04:05.000006Z  task_created      created: kind k, state queued\n"
+            "1002  2026-01-02T03:04:05.000006Z  task_updated      state queued → running, "
+            "started_at (none) → 2026-01-02T03:04:05.000006Z\n");
+}
+
+// follow --after-seq N past the newest event exited 1 with "event N: missing".
+TEST_F(ReplayCli, FollowAfterASeqPastTheNewestEventWaitsForIt) {
+  const std::string db = "follow_ahead.db";
+  fs::remove(path(db));
+  FakeClock clock;
+  auto registry = Registry::open(path(db), Options{.clock = clock.fn()});
+  registry.create({.session_id = "s", .id = "task_a", .kind = "k"});  // event 1
+
+  Child follow(dir_, {"follow", db, "--after-seq", "3", "--interval-ms", "10"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));           // started, waiting
+  registry.update("s", "task_a", {.state = SessionTaskState::Running});  // 2
+  registry.update("s", "task_a", {.summary = "three"});                  // 3
+  registry.update("s", "task_a", {.summary = "four"});                   // 4
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::count(follow.out().begin(), follow.out().end(), '\n') < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    follow.pump(std::chrono::milliseconds(50));
+  }
+  follow.signal(SIGINT);
+  const Result r = follow.finish();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(
+      r.out,
+      "4  2026-01-02T03:04:05.000006Z  task_updated      s  task_a  {\"summary\":\"four\"}\n");
+}
+
+// summary --json wrote a file name that is not UTF-8 as it is: not JSON.
+TEST_F(ReplayCli, JsonOutputIsValidJsonForAFileNameThatIsNotUtf8) {
+  const std::string db = "s\xff\xfe.db";
+  fs::copy_file(path("s.db"), path(db), fs::copy_options::overwrite_existing);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"summary", db, "--json"}, {"verify", db, "--json"}, {"digest", db, "--json"}}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 0) << args[0] << r.err;
+    rapidjson::Document doc;
+    ASSERT_TRUE(is_json(r.out, doc)) << args[0];
+  }
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(run({"summary", db, "--json"}).out, doc));
+  // Each invalid byte is replaced by U+FFFD.
+  EXPECT_EQ(std::string(doc["file"].GetString()), "s\xEF\xBF\xBD\xEF\xBF\xBD.db");
+  fs::remove(path(db));
+}
+
+// With --json, a file that cannot be opened printed nothing on stdout: now a JSON error object
+// there, the message on stderr as before, the same exit status.
+TEST_F(ReplayCli, JsonPrintsAnErrorObjectWhenTheFileCannotBeOpened) {
+  for (const std::string command : {"summary", "tasks", "verify", "digest", "follow"}) {
+    const Result r = run({command, "missing\xff.db", "--json"});
+    EXPECT_EQ(r.status, 1) << command;
+    EXPECT_EQ(r.err, "taskjournal-replay: missing\xff.db: no such journal\n") << command;
+    EXPECT_EQ(r.out,
+              "{\"error\":{\"code\":\"read_only\",\"message\":\"missing\xEF\xBF\xBD.db: no such "
+              "journal\"}}\n")
+        << command;
+  }
+  const Result r = run({"history", "s.db", "task_nope", "--json"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, R"({"error":{"code":"not_found","message":"no task task_nope in s.db"}})"
+                   "\n");
+}
+
+TEST_F(ReplayCli, DigestPrintsTheNewestEventAndItsHash) {
+  const auto [seq, hash] = RawJournal(path("s.db")).tail();
+  ASSERT_EQ(seq, 15u);
+  expect_ok(run({"digest", "s.db"}), "15:" + to_hex(hash) + "\n");
+  expect_ok(run({"digest", "s.db", "--json"}),
+            R"({"seq":15,"hash":")" + to_hex(hash) + R"(","digest":"15:)" + to_hex(hash) + "\"}\n");
+}
+
+// Deleting the newest rows went unnoticed: verify said ok. It still does without a digest (the
+// chain cannot see it); with the digest saved before, verify fails.
+TEST_F(ReplayCli, VerifyWithASavedDigestCatchesRemovedNewestEvents) {
+  const std::string db = fresh_sample("truncated.db");
+  const Result d = run({"digest", db});
+  ASSERT_EQ(d.status, 0);
+  const std::string digest = d.out.substr(0, d.out.size() - 1);
+  expect_ok(run({"verify", db, "--digest", digest}),
+            "ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads, lifecycle "
+            "invariants and registry views hold\n"
+            "digest " +
+                digest + ": the journal holds exactly the events up to it, and 0 after it\n");
+  {
+    RawJournal raw(path(db));
+    raw.drop_triggers();
+    raw.exec("DELETE FROM events WHERE seq >= 14");
+  }
+  EXPECT_EQ(run({"verify", db}).status, 0);  // what the chain alone cannot see
+  const Result r = run({"verify", db, "--digest", digest});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out, "FAILED: digest " + digest +
+                       ": event 15 missing: the journal ends at event 13 (its newest events were "
+                       "removed, or it is another file) (1 problem in 13 events, 3 tasks, 2 "
+                       "messages)\n");
+  const Result j = run({"verify", db, "--digest", digest, "--json"});
+  EXPECT_EQ(j.status, 1);
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(j.out, doc));
+  EXPECT_FALSE(doc["ok"].GetBool());
+  EXPECT_EQ(std::string(doc["digest"]["digest"].GetString()), digest);
+}
+
+TEST_F(ReplayCli, VerifyWithADigestCatchesARewrittenPrefixAndAcceptsLaterEvents) {
+  const std::string db = fresh_sample("rewritten.db");
+  const std::string old = run({"digest", db}).out;
+  const std::string digest = old.substr(0, old.size() - 1);
+  // Events appended after the digest: the prefix still holds.
+  {
+    auto registry = Registry::open(path(db));
+    registry.update("sess_b", "task_lint", {.summary = "later"});
+  }
+  const Result later = run({"verify", db, "--digest", digest});
+  EXPECT_EQ(later.status, 0) << later.out;
+  EXPECT_NE(later.out.find("and 1 after it\n"), std::string::npos) << later.out;
+  // The whole file rewritten from event 14 on, hashes recomputed: the chain holds, the digest not.
+  {
+    RawJournal raw(path(db));
+    raw.drop_triggers();
+    raw.exec("DELETE FROM events WHERE seq >= 14");
+    const Timestamp t = taskjournal::testing::fake_clock_start() + std::chrono::seconds(30);
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_b",
+                             .task_id = "task_lint",
+                             .payload = events::CancelRequested{}});
+    raw.append(events::Event{.recorded_at = t,
+                             .session_id = "sess_b",
+                             .task_id = "task_lint",
+                             .payload = events::CancelRequested{}});
+  }
+  EXPECT_EQ(run({"verify", db}).status, 0);
+  const Result r = run({"verify", db, "--digest", digest});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("FAILED: digest " + digest + ": event 15 has hash "), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(": the journal up to it was rewritten, or it is another file"),
+            std::string::npos)
+      << r.out;
+  expect_usage({"verify", db, "--digest", "15:abc"},
+               "taskjournal-replay: option --digest needs SEQ:HASH as `digest` prints it (a "
+               "sequence number, a colon and 64 hex digits), not '15:abc'\n");
+}
+
+// --as-of-seq and --as-of are alternatives; both were accepted.
+TEST_F(ReplayCli, AsOfSeqTogetherWithAsOfIsAUsageError) {
+  for (const std::string command : {"summary", "tasks"}) {
+    expect_usage({command, "s.db", "--as-of-seq", "3", "--as-of", "2026-01-02T03:04:15Z"},
+                 "taskjournal-replay: options --as-of-seq and --as-of are alternatives: give one "
+                 "of them\n");
+  }
+  expect_usage(
+      {"history", "s.db", "task_build", "--as-of-seq", "3", "--as-of", "2026-01-02T03:04:15Z"},
+      "taskjournal-replay: options --as-of-seq and --as-of are alternatives: give one of "
+      "them\n");
+}
+
+// A locked journal: the tool waited 5 s in silence, then said only "database is locked".
+TEST_F(ReplayCli, ALockedJournalNamesTheProcessHoldingItAndBusyTimeoutBoundsTheWait) {
+  const std::string db = fresh_sample("locked.db");
+  auto registry = Registry::open(path(db), Options{.exclusive = true});
+  const Result r = run({"summary", db, "--busy-timeout", "0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("database is locked"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("locked by process " + std::to_string(getpid())), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Options::exclusive"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--busy-timeout MS"), std::string::npos) << r.err;
+  // With a wait, it says why it waits before it does.
+  const Result w = run({"digest", db, "--busy-timeout", "50", "--json"});
+  EXPECT_EQ(w.status, 1);
+  EXPECT_EQ(w.err.rfind("taskjournal-replay: waiting up to 50 ms (--busy-timeout): ", 0), 0u)
+      << w.err;
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(w.out, doc));
+  EXPECT_EQ(std::string(doc["error"]["code"].GetString()), "busy");
+}
+
+// summary, tasks, show, export and history showed no progress; on a terminal they do now (on
+// stderr), and never when stderr is not a terminal.
+TEST_F(ReplayCli, LongCommandsShowProgressOnATerminal) {
+  const std::vector<std::vector<std::string>> commands{
+      {"summary", "s.db"},          {"tasks", "s.db"},  {"show", "s.db", "task_build"},
+      {"export", "s.db"},           {"verify", "s.db"}, {"history", "s.db", "task_build"},
+      {"summary", "s.db", "--json"}};
+  for (const auto& args : commands) {
+    const Result r = Child(dir_, args, true).finish();
+    EXPECT_EQ(r.status, 0) << args[0];
+    const std::string done = args[0] + ": 15/15 events (100%)";
+    EXPECT_NE(r.err.find(done), std::string::npos) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.out.find(args[0] + ": "), std::string::npos) << args[0];
+    EXPECT_EQ(run(args).err, "") << args[0];
+  }
 }
 
 }  // namespace

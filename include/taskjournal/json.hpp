@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "taskjournal/error.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -19,6 +20,14 @@ std::string to_json(const SessionTask& task);
 /// `{"id":…,"task_id":…,"direction":…,"content":[…],"in_reply_to":…,"created_at":…}`; parts are
 /// `{"type":"text","text":…}` or `{"type":"data","data":…}`.
 std::string to_json(const TaskMessage& message);
+
+/// `text` as a JSON string literal (quotes included). Each byte that is not part of valid UTF-8
+/// (a file name of another encoding) becomes U+FFFD, the replacement character, so the result is
+/// always valid JSON.
+std::string json_string(std::string_view text);
+
+/// {"error":{"code":"<to_string(code)>","message":…}}, the message as json_string() writes it.
+std::string to_json(const Error& error);
 
 /// RFC 3339 UTC text of a timestamp, always with six fractional digits and a "Z". Years outside
 /// 0000–9999, which RFC 3339 cannot express, come out expanded ("-0001-…", "+294247-…").

@@ -1,6 +1,7 @@
 // JournalReader: read-only access to a journal file, for inspection, audit and verification.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +16,10 @@
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
+
+/// Called by long reads with (events done, events in all) every few thousand events and once at
+/// the end (done == total). For a progress display; what it throws is passed on.
+using ProgressCallback = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 /// One stored event with its payload decoded (README, "Storage format").
 struct JournalEvent {
@@ -53,6 +58,8 @@ struct ReplayLimit {
   /// Fold the events before the first one recorded after `time` (the longest prefix of the
   /// journal recorded at or before it; events are folded in sequence order, never skipped).
   std::optional<Timestamp> time;
+  /// Optional: progress of the replay (or history), in events (or sequence numbers) read.
+  ProgressCallback progress;
 };
 
 /// A task of the views with its messages, oldest first.
@@ -82,12 +89,31 @@ struct JournalProblem {
   bool operator==(const JournalProblem&) const = default;
 };
 
+/// The newest event of a journal and its stored hash: save it, and `verify` with it later proves
+/// that the journal still holds exactly the events up to it (README, "tools/replay").
+struct JournalDigest {
+  std::uint64_t seq = 0;  ///< 0: an empty journal
+  std::string hash;       ///< the event's SHA-256 chain hash, 64 lowercase hex digits
+  bool operator==(const JournalDigest&) const = default;
+};
+
+/// "SEQ:HEX", e.g. "15:9f86d0…".
+std::string to_string(const JournalDigest& digest);
+
+/// Strict inverse of to_string(JournalDigest) (hex digits in either case, stored lowercase);
+/// nullopt when malformed.
+std::optional<JournalDigest> parse_digest(std::string_view text);
+
 struct VerifyOptions {
   /// Called with (events read, events in the file) every few thousand events, once more when all
   /// are read (before the comparison with a registry's views), and at the end.
   std::function<void(std::uint64_t, std::uint64_t)> progress;
   /// Stop collecting after this many problems (the first is always reported).
   std::size_t max_problems = 100;
+  /// A digest saved earlier (JournalReader::digest()): event digest->seq must exist with that
+  /// hash. With the chain verified up to it, that proves the file still holds exactly that prefix
+  /// (no newest rows removed, nothing up to it rewritten). A mismatch is a problem of seq 0.
+  std::optional<JournalDigest> digest;
 };
 
 struct VerifyReport {
@@ -109,6 +135,8 @@ struct VerifyReport {
   /// Checkpoints that registry ignored, and why (Registry::open_report). Not problems of the
   /// journal, whose events alone decide; a damaged checkpoint is worth knowing about.
   std::vector<std::string> ignored_checkpoints;
+  /// VerifyOptions::digest, when one was given (checked: a mismatch is in `problems`).
+  std::optional<JournalDigest> digest;
   bool ok() const noexcept { return problems.empty(); }
 };
 
@@ -118,6 +146,77 @@ struct FieldChange {
   std::optional<Json> before;  ///< the field's JSON before; nullopt when absent
   std::optional<Json> after;   ///< the field's JSON after; nullopt when absent
   bool operator==(const FieldChange&) const = default;
+};
+
+/// One event of a task's audit trail (JournalReader::history).
+struct TaskHistoryStep {
+  JournalEvent event;
+  DropReason dropped = DropReason::None;
+  /// The task after the event; valid only during the callback.
+  const SessionTask* task = nullptr;
+  /// What the event changed, as task_changes(); for task_created every field of the new task
+  /// (before = nullopt).
+  std::vector<FieldChange> changes;
+  std::optional<TaskMessage> message;  ///< the stored message of a message_recorded event
+  /// Of a task_updated event: the state it asked for and its attempt fence, if any.
+  std::optional<SessionTaskState> asked_state;
+  std::optional<std::int32_t> expected_attempt;
+};
+
+/// What JournalReader::history read.
+struct TaskHistory {
+  bool found = false;          ///< the task exists as of last_seq
+  std::uint64_t last_seq = 0;  ///< the last event of the journal the limit allowed (0: none)
+  std::uint64_t events = 0;    ///< events of the task handed to the sink
+};
+
+/// Counts of the views of a snapshot, as `taskjournal-replay summary` prints them.
+struct JournalSummary {
+  std::string file;
+  std::optional<std::uint64_t> as_of_seq;  ///< set when the replay had a limit
+  int schema_version = 0;
+  std::vector<std::uint32_t> payload_versions;
+  std::uint64_t events = 0;
+  std::optional<Timestamp> first_event_at;
+  std::optional<Timestamp> last_event_at;
+  std::size_t sessions = 0;
+  std::size_t tasks = 0;
+  /// Tasks by state, indexed by SessionTaskState (queued … canceled).
+  std::vector<std::size_t> tasks_by_state = std::vector<std::size_t>(6, 0);
+  std::vector<std::pair<std::string, std::size_t>> tasks_by_kind;  ///< by kind, ascending
+  std::size_t messages = 0;
+};
+
+/// The counts of `snapshot` (file, as_of_seq and schema_version are left for the caller).
+JournalSummary summarize(const JournalSnapshot& snapshot);
+
+/// JSON forms of the reader's results, one compact object each (README, "tools/replay"). Text
+/// that is not UTF-8 (a file name) has each invalid byte replaced by U+FFFD, so the output is
+/// always valid JSON. Throws Error(Corrupt) only if a stored JSON field is not JSON.
+///
+/// {"seq":…,"type":…,"version":…,"recorded_at":…,"session_id":…,"task_id":…,"payload":{…}}
+std::string to_json(const JournalEvent& event);
+/// {"seq":…,"recorded_at":…,"type":…,"version":…,"payload":{…}[,"dropped":…],"changes":[
+/// {"field":…,"before":…|null,"after":…|null},…]} (a dropped update lists no changes)
+std::string to_json(const TaskHistoryStep& step);
+/// {"ok":…,"events":…,"last_seq":…,"tasks":…,"messages":…,"problems":[{"seq":…,"what":…}],
+/// "truncated":…[,"comparison_skipped":…],"checkpoint_seq":…,"ignored_checkpoints":[…]
+/// [,"digest":{…}]}
+std::string to_json(const VerifyReport& report);
+/// {"seq":…,"hash":"<64 hex>","digest":"SEQ:HEX"}
+std::string to_json(const JournalDigest& digest);
+/// {"file":…[,"as_of_seq":…],"schema_version":…,"payload_versions":[…],"events":…
+/// [,"first_event_at":…][,"last_event_at":…],"sessions":…,"tasks":…,"tasks_by_state":{…},
+/// "tasks_by_kind":{…},"messages":…}
+std::string to_json(const JournalSummary& summary);
+/// {"task":{…},"messages":[…]}: the task in its public JSON (CONTRACT §6), messages oldest first.
+std::string to_json(const TaskView& view);
+
+/// How JournalReader opens a journal.
+struct ReaderOptions {
+  /// How long a read waits for a lock another connection holds (a Registry opened with
+  /// Options::exclusive, a write in progress) before it throws Error(Busy).
+  std::chrono::milliseconds busy_timeout{5000};
 };
 
 /// The members of to_json(task) (CONTRACT §6), in order: (field name, the value's JSON text).
@@ -143,7 +242,10 @@ class JournalReader {
   /// Throws Error(ReadOnly) if the file does not exist ("no such journal"), Error(Storage) if it
   /// is not a regular file or cannot be opened, Error(Corrupt) if it is not a taskjournal journal
   /// (also an empty file), Error(Unsupported) for a newer schema version.
+  /// Error(Busy) when another connection holds the file locked beyond options.busy_timeout; its
+  /// message names the process holding the lock when the system tells (Linux: /proc/locks).
   static JournalReader open(const std::filesystem::path& path);
+  static JournalReader open(const std::filesystem::path& path, const ReaderOptions& options);
 
   JournalReader(JournalReader&&) noexcept;
   JournalReader& operator=(JournalReader&&) noexcept;
@@ -187,6 +289,23 @@ class JournalReader {
   /// it goes on where it can (the chain continues from the stored hash; an event that does not
   /// decode or fit is left out of the fold). Throws only if the file cannot be read at all.
   VerifyReport verify(const VerifyOptions& options = {});
+
+  /// The newest event's sequence number and stored hash ({0, 64 zeros} for an empty journal).
+  /// Not checked: verify() the journal to know the chain up to it holds.
+  JournalDigest digest();
+
+  /// The audit trail of task `task_id` up to `limit`: calls `sink` with each of its events in
+  /// order, the task folded through the registry's lifecycle functions. Reads only that task's
+  /// events (through the events_by_task index; `limit.time` also reads the journal's times up to
+  /// it) and holds only that task, so memory is bounded by one task and time is linear in its
+  /// events; unchanged fields are never serialised. Each row's hash is checked against its
+  /// predecessor's stored hash, and its type, version and payload as read() does; the chain as a
+  /// whole and the completeness of the index are verify()'s business. Returns found = false, and
+  /// calls nothing, if the task does not exist as of the limit. Throws Error(Corrupt) naming the
+  /// file and sequence number at the first event that fails (the events before it were delivered)
+  /// or does not fit the task (not created first, created twice, another session).
+  TaskHistory history(std::string_view task_id, const ReplayLimit& limit,
+                      const std::function<void(const TaskHistoryStep&)>& sink);
 
  private:
   struct Impl;

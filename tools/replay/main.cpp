@@ -2,9 +2,12 @@
 // line. It opens the journal read-only (taskjournal::JournalReader) and never writes to it.
 //
 // Each subcommand is a few lines over one public call (DESIGN habit 10): summary, tasks, show and
-// export over JournalReader::replay, history over replay's steps, verify over
-// JournalReader::verify, follow over JournalReader::read. Output goes to stdout, errors to stderr;
-// exit status 0 = ok, 1 = failure (or a journal that does not verify), 2 = usage.
+// export over JournalReader::replay, history over JournalReader::history (one task's events,
+// streamed), verify over JournalReader::verify, digest over JournalReader::digest, follow over
+// JournalReader::read. Every JSON output comes from the library's to_json functions; the tool
+// writes only the brackets of arrays. Output goes to stdout, errors to stderr (with --json also a
+// JSON error object on stdout); exit status 0 = ok, 1 = failure (or a journal that does not
+// verify), 2 = usage.
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,18 +49,19 @@ struct Command {
 const OptionSpec kAsOfSeq{"--as-of-seq", true};
 const OptionSpec kAsOf{"--as-of", true};
 const OptionSpec kJson{"--json", false};
+const OptionSpec kBusy{"--busy-timeout", true};
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"summary",
        {"FILE"},
-       {kAsOfSeq, kAsOf, kJson},
+       {kAsOfSeq, kAsOf, kJson, kBusy},
        "usage: taskjournal-replay summary FILE [--as-of-seq N | --as-of TIME] [--json]\n"
        "  Events, sessions, tasks by state and by kind, messages, first and last event time, and\n"
        "  the schema and payload versions of the journal FILE.\n"},
       {"tasks",
        {"FILE"},
-       {{"--session", true}, {"--state", true}, {"--kind", true}, kAsOfSeq, kAsOf, kJson},
+       {{"--session", true}, {"--state", true}, {"--kind", true}, kAsOfSeq, kAsOf, kJson, kBusy},
        "usage: taskjournal-replay tasks FILE [--session S] [--state STATE] [--kind K]\n"
        "                                [--as-of-seq N | --as-of TIME] [--json]\n"
        "  One line per task, in creation order: id, session, kind, state, attempt, updated_at,\n"
@@ -65,29 +69,38 @@ const std::vector<Command>& commands() {
        "canceled.\n"},
       {"show",
        {"FILE", "TASK_ID"},
-       {kAsOfSeq, kAsOf, kJson},
+       {kAsOfSeq, kAsOf, kJson, kBusy},
        "usage: taskjournal-replay show FILE TASK_ID [--as-of-seq N | --as-of TIME] [--json]\n"
        "  The task's snapshot (its public JSON fields, spec secrets redacted) and its messages,\n"
        "  oldest first.\n"},
       {"history",
        {"FILE", "TASK_ID"},
-       {kAsOfSeq, kAsOf, kJson},
+       {kAsOfSeq, kAsOf, kJson, kBusy},
        "usage: taskjournal-replay history FILE TASK_ID [--as-of-seq N | --as-of TIME] [--json]\n"
        "  The task's audit trail: one line per event with its sequence number, time, type and the\n"
        "  fields it changed (before -> after; updated_at left out). DROPPED marks an update the\n"
        "  lifecycle rules dropped: fenced (expected_attempt mismatch) or terminal (another state\n"
-       "  asked of a terminal task).\n"},
+       "  asked of a terminal task). Reads only that task's events and prints each line as it\n"
+       "  comes.\n"},
       {"verify",
        {"FILE"},
-       {kJson},
-       "usage: taskjournal-replay verify FILE [--json]\n"
+       {{"--digest", true}, kJson, kBusy},
+       "usage: taskjournal-replay verify FILE [--digest SEQ:HASH] [--json]\n"
        "  Re-reads every event: gap-free sequence, hash chain, known versions and types, payloads\n"
        "  that decode, lifecycle invariants along the fold, and a registry opened on FILE giving\n"
        "  the same views as the fold. Prints a one-line verdict (and each problem after it);\n"
-       "  exits 0 only when everything holds. Shows progress on stderr when it is a terminal.\n"},
+       "  exits 0 only when everything holds. With --digest (saved from `digest`), also that\n"
+       "  event SEQ still has hash HASH: the journal holds exactly that prefix, so removed newest\n"
+       "  events are caught, which the chain alone cannot see.\n"},
+      {"digest",
+       {"FILE"},
+       {kJson, kBusy},
+       "usage: taskjournal-replay digest FILE [--json]\n"
+       "  The newest event's sequence number and hash as SEQ:HASH. Save it somewhere else; later\n"
+       "  `verify FILE --digest SEQ:HASH` proves the journal still holds exactly those events.\n"},
       {"export",
        {"FILE"},
-       {{"--format", true}},
+       {{"--format", true}, kBusy},
        "usage: taskjournal-replay export FILE [--format jsonl]\n"
        "  One JSON object per line and per task, in creation order:\n"
        "  {\"task\":{...},\"messages\":[...]} with the task in the public JSON form of CONTRACT "
@@ -95,10 +108,11 @@ const std::vector<Command>& commands() {
        "  (spec secrets redacted) and its messages oldest first.\n"},
       {"follow",
        {"FILE"},
-       {{"--after-seq", true}, {"--interval-ms", true}, kJson},
+       {{"--after-seq", true}, {"--interval-ms", true}, kJson, kBusy},
        "usage: taskjournal-replay follow FILE [--after-seq N] [--interval-ms MS] [--json]\n"
        "  Prints events as other processes append them, like tail -f, until interrupted\n"
-       "  (SIGINT or SIGTERM; exit status 0). Starts after the newest event, or after event N.\n"
+       "  (SIGINT or SIGTERM; exit status 0). Starts after the newest event, or after event N\n"
+       "  (waiting for it when the journal has not reached it yet).\n"
        "  Polls every MS milliseconds (default 250).\n"},
   };
   return list;
@@ -114,12 +128,15 @@ constexpr std::string_view kUsage =
     "  show FILE TASK_ID     a task's snapshot and messages\n"
     "  history FILE TASK_ID  a task's audit trail: what each event changed\n"
     "  verify FILE           check sequence, hashes, payloads, invariants and views\n"
+    "  digest FILE           the newest event as SEQ:HASH, for verify --digest\n"
     "  export FILE           every task with its messages as JSON lines\n"
     "  follow FILE           print events as they are appended, until interrupted\n"
     "\n"
     "summary, tasks, show and history take --as-of-seq N (the views after event N) and\n"
-    "--as-of TIME (RFC 3339: the views after the last event recorded at or before TIME).\n"
-    "Listing commands take --json. `taskjournal-replay COMMAND --help` describes one command.\n"
+    "--as-of TIME (RFC 3339: the views after the last event recorded at or before TIME), one\n"
+    "or the other. Listing commands take --json. Every command takes --busy-timeout MS (how\n"
+    "long to wait for a lock another process holds; default 5000). Long commands show progress\n"
+    "on stderr when it is a terminal. `taskjournal-replay COMMAND --help` describes one command.\n"
     "Exit status: 0 ok, 1 failure (message on stderr), 2 usage.\n";
 
 struct UsageError {
@@ -210,6 +227,10 @@ std::uint64_t parse_count(std::string_view option, std::string_view text) {
 
 tj::ReplayLimit limit_of(const Args& args) {
   tj::ReplayLimit limit;
+  if (args.has("--as-of-seq") && args.has("--as-of")) {
+    throw UsageError{"options --as-of-seq and --as-of are alternatives: give one of them",
+                     args.command};
+  }
   if (auto seq = args.get("--as-of-seq")) limit.seq = parse_count("--as-of-seq", *seq);
   if (auto time = args.get("--as-of")) {
     limit.time = tj::parse_timestamp(*time);
@@ -222,44 +243,6 @@ tj::ReplayLimit limit_of(const Args& args) {
 }
 
 // --- Output helpers ---------------------------------------------------------------------------
-
-// A JSON string literal.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string opt_json_time(const std::optional<tj::Timestamp>& t) {
-  return t ? quote(tj::format_timestamp(*t)) : "null";
-}
 
 // A JSON value for people: a string without escapes is shown bare (quoted inline when it is empty
 // or has a space, so that "a → b" stays readable); anything else as JSON.
@@ -278,18 +261,29 @@ std::size_t display_width(std::string_view s) {
   return n;
 }
 
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20; });
+}
+
+// A cell with a control character (a newline in a display name) is shown as a JSON string, so
+// that every row stays one line.
+std::string cell(std::string text) { return has_control(text) ? tj::json_string(text) : text; }
+
+// `text` padded with spaces to `width` code points (left-aligned, or right-aligned).
+std::string pad(std::string text, std::size_t width, bool right = false) {
+  const std::size_t w = display_width(text);
+  if (w >= width) return text;
+  const std::string fill(width - w, ' ');
+  return right ? fill + text : text + fill;
+}
+
 // Aligned columns separated by two spaces; the last column is not padded. Rows have the same
-// number of cells; a header is just the first row. A cell with a control character (a newline in
-// a display name) is shown as a JSON string, so that every row stays one line.
+// number of cells; a header is just the first row.
 class Table {
  public:
   explicit Table(std::vector<bool> right = {}) : right_(std::move(right)) {}
   void add(std::vector<std::string> row) {
-    for (auto& cell : row) {
-      if (std::any_of(cell.begin(), cell.end(), [](unsigned char c) { return c < 0x20; })) {
-        cell = quote(cell);
-      }
-    }
+    for (auto& c : row) c = cell(std::move(c));
     rows_.push_back(std::move(row));
   }
   void print(std::ostream& out) const {
@@ -303,15 +297,10 @@ class Table {
     for (const auto& row : rows_) {
       std::string line;
       for (std::size_t i = 0; i < row.size(); ++i) {
-        const std::string pad(width[i] - display_width(row[i]), ' ');
         const bool last = i + 1 == row.size();
+        const bool right = i < right_.size() && right_[i];
         if (i > 0) line += "  ";
-        if (i < right_.size() && right_[i]) {
-          line += pad + row[i];
-        } else {
-          line += row[i];
-          if (!last) line += pad;
-        }
+        line += (last && !right) ? row[i] : pad(row[i], width[i], right);
       }
       out << line << '\n';
     }
@@ -322,28 +311,14 @@ class Table {
   std::vector<bool> right_;
 };
 
-std::string message_json_array(const std::vector<tj::TaskMessage>& messages) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    if (i > 0) out += ',';
-    out += tj::to_json(messages[i]);
-  }
-  return out + "]";
-}
-
-// {"task":{…},"messages":[…]}: one line of export, and show --json.
-std::string task_with_messages_json(const tj::TaskView& view) {
-  return "{\"task\":" + tj::to_json(view.task) +
-         ",\"messages\":" + message_json_array(view.messages) + "}";
-}
-
 // The text of a message for one table cell: text parts joined by " / ", data parts as JSON.
 std::string message_content(const tj::TaskMessage& m) {
   std::string out;
   for (const auto& part : m.content) {
     if (!out.empty()) out += " / ";
     if (const auto* t = std::get_if<tj::TextPart>(&part)) {
-      out += t->text.find_first_of("\n\r\t") == std::string::npos ? t->text : quote(t->text);
+      out +=
+          t->text.find_first_of("\n\r\t") == std::string::npos ? t->text : tj::json_string(t->text);
     } else {
       out += std::get<tj::DataPart>(part).data;
     }
@@ -351,19 +326,69 @@ std::string message_content(const tj::TaskMessage& m) {
   return out;
 }
 
-std::string as_of_text(const tj::ReplayLimit& limit, const tj::JournalSnapshot& snap) {
+std::string as_of_text(const tj::ReplayLimit& limit, std::uint64_t last_seq) {
   std::string out;
   if (limit.time) out = tj::format_timestamp(*limit.time) + ", ";
-  return out + "event " + std::to_string(snap.last_seq);
+  return out + "event " + std::to_string(last_seq);
 }
+
+// Progress of a long command on stderr, only when stderr is a terminal: "\rWHAT: done/total
+// events (p%)" at most every 100 ms, erased when the command is done with it.
+class Progress {
+ public:
+  explicit Progress(std::string what, bool enabled = true)
+      : what_(std::move(what)), enabled_(enabled && ::isatty(STDERR_FILENO) == 1) {}
+  ~Progress() { clear(); }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  // The callback for the library, or an empty one when nothing is shown.
+  tj::ProgressCallback callback(std::string at_end = "") {
+    if (!enabled_) return {};
+    return [this, at_end = std::move(at_end)](std::uint64_t done, std::uint64_t total) {
+      const auto now = std::chrono::steady_clock::now();
+      if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+      last_ = now;
+      shown_ = true;
+      std::cerr << "\r" << what_ << ": " << done << "/" << total << " events ("
+                << (total ? done * 100 / total : 100) << "%)" << (done >= total ? at_end : "")
+                << "\033[K" << std::flush;
+    };
+  }
+  void clear() {
+    if (shown_) std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  std::string what_;
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
 
 struct Context {
   std::string file;
   tj::JournalReader reader;
 };
 
+// Opens the journal. When another process holds it locked, says so (and who) before waiting up to
+// --busy-timeout, instead of waiting in silence.
 Context open_journal(const Args& args) {
-  return Context{args.positionals.at(0), tj::JournalReader::open(args.positionals.at(0))};
+  const std::string& file = args.positionals.at(0);
+  std::chrono::milliseconds timeout{5000};
+  if (auto text = args.get("--busy-timeout")) {
+    timeout = std::chrono::milliseconds(parse_count("--busy-timeout", *text));
+  }
+  try {
+    return Context{file,
+                   tj::JournalReader::open(file, {.busy_timeout = std::chrono::milliseconds(0)})};
+  } catch (const tj::Error& e) {
+    if (e.code() != tj::ErrorCode::Busy || timeout.count() == 0) throw;
+    std::cerr << kProgram << ": waiting up to " << timeout.count()
+              << " ms (--busy-timeout): " << e.what() << '\n';
+  }
+  return Context{file, tj::JournalReader::open(file, {.busy_timeout = timeout})};
 }
 
 [[noreturn]] void fail(const std::string& message) {
@@ -373,75 +398,55 @@ Context open_journal(const Args& args) {
 // --- Subcommands ------------------------------------------------------------------------------
 
 int cmd_summary(const Args& args) {
-  const auto limit = limit_of(args);
+  auto limit = limit_of(args);
   auto ctx = open_journal(args);
+  Progress progress("summary");
+  limit.progress = progress.callback();
   const auto snap = ctx.reader.replay(limit);
+  progress.clear();
 
-  std::map<std::string, std::size_t> sessions, kinds;
-  std::map<tj::SessionTaskState, std::size_t> states;
-  std::size_t messages = 0;
-  for (const auto& v : snap.tasks) {
-    ++sessions[v.task.session_id];
-    ++kinds[v.task.kind];
-    ++states[v.task.state];
-    messages += v.messages.size();
+  auto summary = tj::summarize(snap);
+  summary.file = ctx.file;
+  if (limit.seq || limit.time) summary.as_of_seq = snap.last_seq;
+  summary.schema_version = ctx.reader.schema_version();
+  if (args.has("--json")) {
+    std::cout << tj::to_json(summary) << '\n';
+    return 0;
   }
+  std::string versions;
+  for (auto v : summary.payload_versions)
+    versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+  auto time = [](const std::optional<tj::Timestamp>& t) {
+    return t ? tj::format_timestamp(*t) : std::string("-");
+  };
   constexpr tj::SessionTaskState kStates[] = {
       tj::SessionTaskState::Queued,        tj::SessionTaskState::Running,
       tj::SessionTaskState::AwaitingInput, tj::SessionTaskState::Succeeded,
       tj::SessionTaskState::Failed,        tj::SessionTaskState::Canceled};
-  std::string versions;
-  for (auto v : snap.payload_versions)
-    versions += (versions.empty() ? "" : ", ") + std::to_string(v);
-
-  if (args.has("--json")) {
-    std::string out = "{\"file\":" + quote(ctx.file);
-    if (limit.seq || limit.time) out += ",\"as_of_seq\":" + std::to_string(snap.last_seq);
-    out += ",\"schema_version\":" + std::to_string(ctx.reader.schema_version());
-    out += ",\"payload_versions\":[" + versions + "]";
-    out += ",\"events\":" + std::to_string(snap.last_seq);
-    if (snap.first_event_at) out += ",\"first_event_at\":" + opt_json_time(snap.first_event_at);
-    if (snap.last_event_at) out += ",\"last_event_at\":" + opt_json_time(snap.last_event_at);
-    out += ",\"sessions\":" + std::to_string(sessions.size());
-    out += ",\"tasks\":" + std::to_string(snap.tasks.size()) + ",\"tasks_by_state\":{";
-    for (auto s : kStates) {
-      out +=
-          (s == kStates[0] ? "" : ",") + quote(tj::to_string(s)) + ":" + std::to_string(states[s]);
-    }
-    out += "},\"tasks_by_kind\":{";
-    bool first = true;
-    for (const auto& [kind, n] : kinds) {
-      out += (first ? "" : ",") + quote(kind) + ":" + std::to_string(n);
-      first = false;
-    }
-    out += "},\"messages\":" + std::to_string(messages) + "}";
-    std::cout << out << '\n';
-    return 0;
-  }
-
-  auto time = [](const std::optional<tj::Timestamp>& t) {
-    return t ? tj::format_timestamp(*t) : std::string("-");
-  };
+  const std::size_t kinds = summary.tasks_by_kind.size();
   Table t;
-  t.add({"file", ctx.file});
-  if (limit.seq || limit.time) t.add({"as of", as_of_text(limit, snap)});
-  t.add({"schema version", std::to_string(ctx.reader.schema_version())});
+  t.add({"file", summary.file});
+  if (summary.as_of_seq) t.add({"as of", as_of_text(limit, snap.last_seq)});
+  t.add({"schema version", std::to_string(summary.schema_version)});
   t.add({"payload versions", versions.empty() ? "-" : versions});
-  t.add({"events", std::to_string(snap.last_seq)});
-  t.add({"first event", time(snap.first_event_at)});
-  t.add({"last event", time(snap.last_event_at)});
-  t.add({"sessions", std::to_string(sessions.size())});
-  t.add({"tasks", std::to_string(snap.tasks.size())});
-  for (auto s : kStates) t.add({"  " + std::string(tj::to_string(s)), std::to_string(states[s])});
-  t.add({"tasks by kind", std::to_string(kinds.size()) + (kinds.size() == 1 ? " kind" : " kinds")});
-  for (const auto& [kind, n] : kinds) t.add({"  " + kind, std::to_string(n)});
-  t.add({"messages", std::to_string(messages)});
+  t.add({"events", std::to_string(summary.events)});
+  t.add({"first event", time(summary.first_event_at)});
+  t.add({"last event", time(summary.last_event_at)});
+  t.add({"sessions", std::to_string(summary.sessions)});
+  t.add({"tasks", std::to_string(summary.tasks)});
+  for (auto s : kStates) {
+    t.add({"  " + std::string(tj::to_string(s)),
+           std::to_string(summary.tasks_by_state[static_cast<std::size_t>(s)])});
+  }
+  t.add({"tasks by kind", std::to_string(kinds) + (kinds == 1 ? " kind" : " kinds")});
+  for (const auto& [kind, n] : summary.tasks_by_kind) t.add({"  " + kind, std::to_string(n)});
+  t.add({"messages", std::to_string(summary.messages)});
   t.print(std::cout);
   return 0;
 }
 
 int cmd_tasks(const Args& args) {
-  const auto limit = limit_of(args);
+  auto limit = limit_of(args);
   std::optional<tj::SessionTaskState> state;
   if (auto text = args.get("--state")) {
     state = tj::parse_session_task_state(*text);
@@ -453,7 +458,10 @@ int cmd_tasks(const Args& args) {
   const auto session = args.get("--session");
   const auto kind = args.get("--kind");
   auto ctx = open_journal(args);
+  Progress progress("tasks");
+  limit.progress = progress.callback();
   const auto snap = ctx.reader.replay(limit);
+  progress.clear();
 
   std::vector<const tj::SessionTask*> tasks;
   for (const auto& v : snap.tasks) {
@@ -482,17 +490,20 @@ int cmd_tasks(const Args& args) {
 }
 
 int cmd_show(const Args& args) {
-  const auto limit = limit_of(args);
+  auto limit = limit_of(args);
   auto ctx = open_journal(args);
   const std::string& id = args.positionals[1];
+  Progress progress("show");
+  limit.progress = progress.callback();
   const auto snap = ctx.reader.replay(limit);
+  progress.clear();
   const tj::TaskView* view = snap.find(id);
   if (!view) {
     fail("no task " + id + " in " + ctx.file +
-         (limit.seq || limit.time ? " as of " + as_of_text(limit, snap) : ""));
+         (limit.seq || limit.time ? " as of " + as_of_text(limit, snap.last_seq) : ""));
   }
   if (args.has("--json")) {
-    std::cout << task_with_messages_json(*view) << '\n';
+    std::cout << tj::to_json(*view) << '\n';
     return 0;
   }
   Table fields;
@@ -515,37 +526,24 @@ int cmd_show(const Args& args) {
 }
 
 // What one step changed, for people: "state running → succeeded, attempt 1 → 2".
-// In an update's payload JSON, "state" is the first member and "expected_attempt" the last but
-// one, after any user JSON: their text can be read without a parser.
-std::string asked_state(std::string_view payload) {
-  constexpr std::string_view kKey = "{\"state\":\"";
-  if (payload.substr(0, kKey.size()) != kKey) return "?";
-  const auto end = payload.find('"', kKey.size());
-  return std::string(payload.substr(kKey.size(), end - kKey.size()));
-}
-std::string expected_attempt(std::string_view payload) {
-  constexpr std::string_view kKey = "\"expected_attempt\":";
-  const auto at = payload.rfind(kKey);
-  if (at == std::string_view::npos) return "?";
-  const auto begin = at + kKey.size();
-  return std::string(payload.substr(begin, payload.find_first_of(",}", begin) - begin));
-}
-
-std::string describe_step(const tj::ReplayStep& step) {
+std::string describe_step(const tj::TaskHistoryStep& step) {
+  const tj::SessionTask& task = *step.task;
   if (step.dropped == tj::DropReason::Fenced) {
-    return "DROPPED fenced (expected_attempt " + expected_attempt(step.event.payload) +
-           ", task at attempt " + std::to_string(step.after.attempt) + ")";
+    return "DROPPED fenced (expected_attempt " +
+           (step.expected_attempt ? std::to_string(*step.expected_attempt) : "?") +
+           ", task at attempt " + std::to_string(task.attempt) + ")";
   }
   if (step.dropped == tj::DropReason::Terminal) {
-    return "DROPPED terminal (asked " + asked_state(step.event.payload) + ", task is " +
-           std::string(tj::to_string(step.after.state)) + ")";
+    return "DROPPED terminal (asked " +
+           std::string(step.asked_state ? tj::to_string(*step.asked_state) : "?") + ", task is " +
+           std::string(tj::to_string(task.state)) + ")";
   }
   std::vector<std::string> parts;
-  if (!step.before) {
-    parts.push_back("created: kind " + human(quote(step.after.kind), true) + ", state " +
-                    std::string(tj::to_string(step.after.state)));
+  if (step.event.type == "task_created") {
+    parts.push_back("created: kind " + human(tj::json_string(task.kind), true) + ", state " +
+                    std::string(tj::to_string(task.state)));
   } else {
-    for (const auto& c : tj::task_changes(*step.before, step.after)) {
+    for (const auto& c : step.changes) {
       if (c.field == "updated_at") continue;
       parts.push_back(c.field + " " + (c.before ? human(*c.before, true) : "(none)") + " → " +
                       (c.after ? human(*c.after, true) : "(none)"));
@@ -561,101 +559,73 @@ std::string describe_step(const tj::ReplayStep& step) {
   return out;
 }
 
-std::string step_json(const tj::ReplayStep& step) {
-  const auto& e = step.event;
-  std::string out = "{\"seq\":" + std::to_string(e.seq) +
-                    ",\"recorded_at\":" + quote(tj::format_timestamp(e.recorded_at)) +
-                    ",\"type\":" + quote(e.type) + ",\"version\":" + std::to_string(e.version) +
-                    ",\"payload\":" + e.payload;
-  if (step.dropped != tj::DropReason::None) {
-    out += ",\"dropped\":" + quote(tj::to_string(step.dropped));
-  }
-  out += ",\"changes\":[";
-  bool first = true;
-  auto change = [&](const std::string& field, const std::optional<std::string>& before,
-                    const std::optional<std::string>& after) {
-    out += (first ? "" : ",") + std::string("{\"field\":") + quote(field) +
-           ",\"before\":" + before.value_or("null") + ",\"after\":" + after.value_or("null") + "}";
-    first = false;
-  };
-  if (step.before) {
-    for (const auto& c : tj::task_changes(*step.before, step.after))
-      change(c.field, c.before, c.after);
-  } else {
-    for (const auto& [field, value] : tj::task_fields(step.after))
-      change(field, std::nullopt, value);
-  }
-  return out + "]}";
-}
+// Set once a command has started a JSON document on stdout: an error then closes it itself.
+bool g_json_started = false;
 
 int cmd_history(const Args& args) {
-  const auto limit = limit_of(args);
+  auto limit = limit_of(args);
+  const bool json = args.has("--json");
   auto ctx = open_journal(args);
   const std::string& id = args.positionals[1];
-  std::vector<tj::ReplayStep> steps;
-  const auto snap = ctx.reader.replay(
-      limit, [&](const tj::ReplayStep& s) { steps.push_back(s); }, id);
-  if (!snap.find(id)) {
-    fail("no task " + id + " in " + ctx.file +
-         (limit.seq || limit.time ? " as of " + as_of_text(limit, snap) : ""));
-  }
-  if (args.has("--json")) {
-    std::cout << "[";
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-      std::cout << (i ? ",\n " : "\n ") << step_json(steps[i]);
+  // Lines are printed as they come: progress only when they do not go to the same terminal.
+  Progress progress("history", ::isatty(STDOUT_FILENO) != 1);
+  limit.progress = progress.callback();
+
+  // Fixed columns, so that nothing waits for the widest row: SEQ as wide as the newest sequence
+  // number (at least 3), TIME as a timestamp, EVENT as the longest event type (16).
+  const std::size_t seq_width =
+      std::max<std::size_t>(3, std::to_string(ctx.reader.newest_seq()).size());
+  constexpr std::size_t kTimeWidth = 27, kEventWidth = 16;
+  std::uint64_t printed = 0;
+  const auto sink = [&](const tj::TaskHistoryStep& step) {
+    progress.clear();
+    if (json) {
+      std::cout << (printed ? ",\n " : "[\n ") << tj::to_json(step);
+      g_json_started = true;
+    } else {
+      if (printed == 0) {
+        std::cout << pad("SEQ", seq_width, true) << "  " << pad("TIME", kTimeWidth) << "  "
+                  << pad("EVENT", kEventWidth) << "  CHANGES\n";
+      }
+      std::cout << pad(std::to_string(step.event.seq), seq_width, true) << "  "
+                << pad(tj::format_timestamp(step.event.recorded_at), kTimeWidth) << "  "
+                << pad(cell(step.event.type), kEventWidth) << "  " << cell(describe_step(step))
+                << '\n';
     }
+    ++printed;
+  };
+  const auto history = ctx.reader.history(id, limit, sink);
+  progress.clear();
+  if (!history.found) {
+    fail("no task " + id + " in " + ctx.file +
+         (limit.seq || limit.time ? " as of " + as_of_text(limit, history.last_seq) : ""));
+  }
+  if (json) {
     std::cout << "\n]\n";
-    return 0;
+    g_json_started = false;
   }
-  Table t({true});
-  t.add({"SEQ", "TIME", "EVENT", "CHANGES"});
-  for (const auto& s : steps) {
-    t.add({std::to_string(s.event.seq), tj::format_timestamp(s.event.recorded_at), s.event.type,
-           describe_step(s)});
-  }
-  t.print(std::cout);
   return 0;
 }
 
 int cmd_verify(const Args& args) {
-  auto ctx = open_journal(args);
   tj::VerifyOptions options;
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  auto last_shown = std::chrono::steady_clock::time_point{};
-  if (tty) {
-    options.progress = [&](std::uint64_t done, std::uint64_t total) {
-      const auto now = std::chrono::steady_clock::now();
-      if (done < total && now - last_shown < std::chrono::milliseconds(100)) return;
-      last_shown = now;
-      std::cerr << "\rverify: " << done << "/" << total << " events ("
-                << (total ? done * 100 / total : 100) << "%)"
-                << (done == total ? ", comparing with a registry's views" : "") << std::flush;
-    };
+  if (auto text = args.get("--digest")) {
+    options.digest = tj::parse_digest(*text);
+    if (!options.digest) {
+      throw UsageError{
+          "option --digest needs SEQ:HASH as `digest` prints it (a sequence number, "
+          "a colon and 64 hex digits), not '" +
+          *text + "'"};
+    }
   }
+  auto ctx = open_journal(args);
+  Progress progress("verify");
+  options.progress = progress.callback(", comparing with a registry's views");
   const auto report = ctx.reader.verify(options);
-  if (tty) std::cerr << "\r\033[K" << std::flush;
+  progress.clear();
 
   if (args.has("--json")) {
-    std::string out = std::string("{\"ok\":") + (report.ok() ? "true" : "false") +
-                      ",\"events\":" + std::to_string(report.events) +
-                      ",\"last_seq\":" + std::to_string(report.last_seq) +
-                      ",\"tasks\":" + std::to_string(report.tasks) +
-                      ",\"messages\":" + std::to_string(report.messages) + ",\"problems\":[";
-    for (std::size_t i = 0; i < report.problems.size(); ++i) {
-      out += (i ? "," : "") + std::string("{\"seq\":") + std::to_string(report.problems[i].seq) +
-             ",\"what\":" + quote(report.problems[i].what) + "}";
-    }
-    out += std::string("],\"truncated\":") + (report.truncated ? "true" : "false");
-    if (!report.comparison_skipped.empty()) {
-      out += ",\"comparison_skipped\":" + quote(report.comparison_skipped);
-    }
-    out += ",\"checkpoint_seq\":" + std::to_string(report.checkpoint_seq) +
-           ",\"ignored_checkpoints\":[";
-    for (std::size_t i = 0; i < report.ignored_checkpoints.size(); ++i) {
-      out += (i ? "," : "") + quote(report.ignored_checkpoints[i]);
-    }
-    out += "]}";
-    std::cout << out << '\n';
+    std::cout << tj::to_json(report) << '\n';
     return report.ok() ? 0 : 1;
   }
   auto count = [](std::uint64_t n, const char* what) {
@@ -671,17 +641,26 @@ int cmd_verify(const Args& args) {
     }
     for (const auto& why : report.ignored_checkpoints) std::cout << "warning: " << why << '\n';
   };
+  auto digest_line = [&] {
+    if (report.ok() && report.digest) {
+      std::cout << "digest " << tj::to_string(*report.digest)
+                << ": the journal holds exactly the events up to it, and "
+                << (report.last_seq - report.digest->seq) << " after it\n";
+    }
+  };
   if (report.ok() && !report.comparison_skipped.empty()) {
     std::cout << "ok: " << counts
               << "; sequence, hash chain, payloads and lifecycle invariants hold (registry views "
                  "not compared: "
               << report.comparison_skipped << ")\n";
+    digest_line();
     checkpoint_lines();
     return 0;
   }
   if (report.ok()) {
     std::cout << "ok: " << counts
               << "; sequence, hash chain, payloads, lifecycle invariants and registry views hold\n";
+    digest_line();
     checkpoint_lines();
     return 0;
   }
@@ -701,13 +680,22 @@ int cmd_verify(const Args& args) {
   return 1;
 }
 
+int cmd_digest(const Args& args) {
+  auto ctx = open_journal(args);
+  const auto digest = ctx.reader.digest();
+  std::cout << (args.has("--json") ? tj::to_json(digest) : tj::to_string(digest)) << '\n';
+  return 0;
+}
+
 int cmd_export(const Args& args) {
   if (auto format = args.get("--format"); format && *format != "jsonl") {
     throw UsageError{"unknown format '" + *format + "' (only jsonl)"};
   }
   auto ctx = open_journal(args);
-  for (const auto& view : ctx.reader.replay().tasks)
-    std::cout << task_with_messages_json(view) << '\n';
+  Progress progress("export");
+  const auto snap = ctx.reader.replay({.progress = progress.callback()});
+  progress.clear();
+  for (const auto& view : snap.tasks) std::cout << tj::to_json(view) << '\n';
   return 0;
 }
 
@@ -731,23 +719,21 @@ int cmd_follow(const Args& args) {
 
   std::uint64_t last = after ? *after : ctx.reader.newest_seq();
   while (!g_stop) {
-    ctx.reader.read(last, [&](const tj::JournalEvent& e) {
-      if (json) {
-        std::cout << "{\"seq\":" << e.seq << ",\"type\":" << quote(e.type)
-                  << ",\"version\":" << e.version
-                  << ",\"recorded_at\":" << quote(tj::format_timestamp(e.recorded_at))
-                  << ",\"session_id\":" << quote(e.session_id)
-                  << ",\"task_id\":" << quote(e.task_id) << ",\"payload\":" << e.payload << "}\n";
-      } else {
-        std::string type = e.type;
-        type.resize(std::max<std::size_t>(type.size(), 16), ' ');
-        std::cout << e.seq << "  " << tj::format_timestamp(e.recorded_at) << "  " << type << "  "
-                  << e.session_id << "  " << e.task_id << "  " << e.payload << '\n';
-      }
-      last = e.seq;
-      return !g_stop;
-    });
-    std::cout << std::flush;
+    // After an event the journal has not reached yet: wait for it, then go on after it.
+    if (ctx.reader.newest_seq() >= last) {
+      ctx.reader.read(last, [&](const tj::JournalEvent& e) {
+        if (json) {
+          std::cout << tj::to_json(e) << '\n';
+        } else {
+          std::cout << e.seq << "  " << tj::format_timestamp(e.recorded_at) << "  "
+                    << pad(cell(e.type), 16) << "  " << cell(e.session_id) << "  "
+                    << cell(e.task_id) << "  " << e.payload << '\n';
+        }
+        last = e.seq;
+        return !g_stop;
+      });
+      std::cout << std::flush;
+    }
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
     while (!g_stop && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
@@ -764,8 +750,20 @@ int run(const Args& args) {
   if (name == "show") return cmd_show(args);
   if (name == "history") return cmd_history(args);
   if (name == "verify") return cmd_verify(args);
+  if (name == "digest") return cmd_digest(args);
   if (name == "export") return cmd_export(args);
   return cmd_follow(args);
+}
+
+// With --json, a failure is also a JSON error object on stdout: on its own, or as the last
+// element of the array a command had started.
+void json_error(const Args& args, const tj::Error& error) {
+  if (!args.command || !args.has("--json")) return;
+  if (g_json_started) {
+    std::cout << ",\n " << tj::to_json(error) << "\n]\n";
+  } else {
+    std::cout << tj::to_json(error) << '\n';
+  }
 }
 
 }  // namespace
@@ -785,7 +783,18 @@ int main(int argc, char** argv) {
     std::cout << std::flush;
     std::cerr << kProgram << ": " << e.message << '\n' << (command ? command->usage : kUsage);
     return 2;
+  } catch (const tj::Error& e) {
+    json_error(args, e);
+    std::cout << std::flush;
+    std::cerr << kProgram << ": " << e.what() << '\n';
+    if (e.code() == tj::ErrorCode::Busy) {
+      std::cerr << kProgram
+                << ": try again once that process is done, or wait longer with "
+                   "--busy-timeout MS\n";
+    }
+    return 1;
   } catch (const std::exception& e) {
+    json_error(args, tj::Error(tj::ErrorCode::Storage, e.what()));
     std::cout << std::flush;
     std::cerr << kProgram << ": " << e.what() << '\n';
     return 1;
