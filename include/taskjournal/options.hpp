@@ -19,16 +19,23 @@ namespace taskjournal {
 enum class Durability { Full, Normal };
 
 struct Options {
-  /// Source of event timestamps and generated ids' time part; empty = the system clock.
+  /// Source of event timestamps and generated ids' time part; empty = the system clock. Called
+  /// while the registry holds its lock: it must not call the registry (that deadlocks). A time
+  /// outside the years 1970–9999 fails the call with Error(InvalidArgument), nothing written.
   std::function<Timestamp()> clock;
   Durability durability = Durability::Full;
   /// Open without write access: every write throws Error(ReadOnly). The file must exist.
   bool read_only = false;
-  /// How long a write waits for another writer's lock before it throws Error(Busy).
+  /// How long a write waits for another writer's lock before it throws Error(Busy). Values above
+  /// INT_MAX ms (24.8 days, SQLite's limit) wait that long; a negative value makes open throw
+  /// Error(InvalidArgument). Within one Registry, calls from other threads wait for the one in
+  /// progress (a whole batch included) on the registry's mutex, whatever this timeout says.
   std::chrono::milliseconds busy_timeout{5000};
   /// Use the file exclusively (SQLite's locking_mode=EXCLUSIVE): while this registry is open no
   /// other connection, in this process or another, can read or write the file (they get Busy).
   /// Reads then skip the check for other writers' commits, which makes them several times faster.
+  /// Opening with it throws Error(Busy) (after busy_timeout) while any other connection has the
+  /// file open, even an idle one (another Registry, a JournalReader, taskjournal-replay).
   bool exclusive = false;
   /// Store a checkpoint of the views each time this many events were appended since the last
   /// one (0: never), or a tenth of the journal once that is more, so that opening restores the

@@ -60,7 +60,9 @@ struct OpenReport {
 /// the newest state of the file, and every read sees each write committed anywhere before it
 /// began. Slots run in the calling thread after the commit, outside the registry's locks, so a
 /// slot may call the registry. Movable, not copyable; a moved-from Registry may only be destroyed
-/// or assigned to.
+/// or assigned to. Subscriptions belong to the registry's state, not to the object: after a move
+/// they keep firing, and a slot that captured the old object (a pointer or reference to it) must
+/// not use it; capture what the slot needs, or subscribe again after the move.
 ///
 /// Every call may also throw Error(Busy) (another writer held the lock beyond busy_timeout),
 /// Error(Corrupt) (an event appended by another process fails its checks; the views stay as they
@@ -147,7 +149,12 @@ class Registry {
   /// none is, and the views stay as they were; the exception propagates. A call rejected inside
   /// the batch (e.g. Error(Conflict)) writes nothing; if `body` catches it, the batch goes on.
   /// Notifications for all calls are delivered after the commit, in call order. `body` must not
-  /// call this Registry (that throws Error(InvalidArgument)); other threads wait for the batch.
+  /// call this Registry (that throws Error(InvalidArgument)); other threads' calls on this
+  /// Registry, reads included, wait until the batch ends, however long (busy_timeout bounds only
+  /// the wait for other connections). After a call inside the batch failed in the storage layer
+  /// (Error(Storage) or Busy: disk full, I/O error, a lost lock), the batch is dead even if
+  /// `body` catches that error: every later call through the Batch throws Error(Storage), and
+  /// batch() throws Error(Storage) and commits nothing, so the journal never has a gap.
   void batch(const std::function<void(Batch&)>& body);
 
   /// The sequence number of the newest event these views include (0 for an empty journal).
