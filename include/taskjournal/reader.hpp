@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "taskjournal/export.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -36,7 +37,7 @@ enum class DropReason {
 };
 
 /// "none", "fenced", "terminal".
-std::string_view to_string(DropReason reason) noexcept;
+TASKJOURNAL_API std::string_view to_string(DropReason reason) noexcept;
 
 /// One event folded by JournalReader::replay, with the task it touched.
 struct ReplayStep {
@@ -72,7 +73,7 @@ struct JournalSnapshot {
   std::vector<TaskView> tasks;  ///< all sessions, in creation (journal) order
 
   /// The task with this id, or nullptr (linear search).
-  const TaskView* find(std::string_view task_id) const noexcept;
+  TASKJOURNAL_API const TaskView* find(std::string_view task_id) const noexcept;
 };
 
 /// One problem JournalReader::verify found.
@@ -121,12 +122,13 @@ struct FieldChange {
 };
 
 /// The members of to_json(task) (CONTRACT §6), in order: (field name, the value's JSON text).
-std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
+TASKJOURNAL_API std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
 
 /// The fields of the public JSON forms of `before` and `after` that differ, in the order of the
 /// public JSON (updated_at included). Spec secrets stay redacted. Throws Error(Corrupt) only if a
 /// stored JSON field is not JSON.
-std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTask& after);
+TASKJOURNAL_API std::vector<FieldChange> task_changes(const SessionTask& before,
+                                                      const SessionTask& after);
 
 /// Read-only access to a journal file: its events in order, the views as of any event, and a full
 /// verification. Never writes to the journal and never creates it (SQLite's WAL protocol may
@@ -137,7 +139,7 @@ std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTa
 /// readers and Registry objects may share the file. Movable, not copyable.
 ///
 /// Every call may also throw Error(Storage) (I/O failure) or Error(Busy).
-class JournalReader {
+class TASKJOURNAL_API JournalReader {
  public:
   /// Opens `path` read-only and checks that it is a taskjournal journal.
   /// Throws Error(ReadOnly) if the file does not exist ("no such journal"), Error(Storage) if it
@@ -189,7 +191,7 @@ class JournalReader {
   VerifyReport verify(const VerifyOptions& options = {});
 
  private:
-  struct Impl;
+  struct TASKJOURNAL_NO_EXPORT Impl;
   explicit JournalReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -8,6 +8,10 @@
 #       Configures the consumer in BINARY_DIR, emptied first, with the main build's generator,
 #       compiler, flags and build type, builds it and runs its `app`, which must exit with 0.
 #       With PREFIX, also checks that find_package found taskjournal in PREFIX and nowhere else.
+#   -DMODE=build    -DSOURCE_DIR=<project> -DBINARY_DIR=<dir> -DCONFIG=<cfg> (and the rest as above)
+#       Configures and builds SOURCE_DIR the same way, without running anything (the Release build
+#       of taskjournal itself, tests/CMakeLists.txt).
+#   -DEXTRA_ARGS=<arg>|<arg>…  (consume, build) more configure arguments, separated by "|".
 cmake_minimum_required(VERSION 3.25)
 
 function(run what)
@@ -28,8 +32,8 @@ if(MODE STREQUAL "install")
   return()
 endif()
 
-if(NOT MODE STREQUAL "consume")
-  message(FATAL_ERROR "MODE must be install or consume")
+if(NOT MODE STREQUAL "consume" AND NOT MODE STREQUAL "build")
+  message(FATAL_ERROR "MODE must be install, consume or build")
 endif()
 
 file(REMOVE_RECURSE "${BINARY_DIR}")
@@ -54,6 +58,10 @@ if(PREFIX)
 endif()
 if(TASKJOURNAL_SOURCE_DIR)
   list(APPEND configure_args "-DTASKJOURNAL_SOURCE_DIR=${TASKJOURNAL_SOURCE_DIR}")
+endif()
+if(EXTRA_ARGS)
+  string(REPLACE "|" ";" extra_args "${EXTRA_ARGS}")
+  list(APPEND configure_args ${extra_args})
 endif()
 
 # The environment must not steer the consumer elsewhere than the main build.
@@ -80,6 +88,9 @@ if(CONFIG)
   list(APPEND build_args --config "${CONFIG}")
 endif()
 run("build ${SOURCE_DIR}" "${CMAKE_COMMAND}" ${build_args})
+if(MODE STREQUAL "build")
+  return()
+endif()
 
 set(app "")
 foreach(candidate IN ITEMS "${BINARY_DIR}/app" "${BINARY_DIR}/${CONFIG}/app")
