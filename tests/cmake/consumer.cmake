@@ -12,6 +12,7 @@
 #       Configures and builds SOURCE_DIR the same way, without running anything (the Release build
 #       of taskjournal itself, tests/CMakeLists.txt).
 #   -DEXTRA_ARGS=<arg>|<arg>…  (consume, build) more configure arguments, separated by "|".
+#   -DEXPECT_SHARED=ON  (consume, with PREFIX) the app must load libtaskjournal.so from PREFIX.
 cmake_minimum_required(VERSION 3.25)
 
 function(run what)
@@ -101,5 +102,18 @@ foreach(candidate IN ITEMS "${BINARY_DIR}/app" "${BINARY_DIR}/${CONFIG}/app")
 endforeach()
 if(NOT app)
   message(FATAL_ERROR "no app built in ${BINARY_DIR}")
+endif()
+# With EXPECT_SHARED, the app must load libtaskjournal.so from PREFIX at run time.
+if(EXPECT_SHARED)
+  execute_process(COMMAND ldd "${app}" RESULT_VARIABLE result OUTPUT_VARIABLE out)
+  file(REAL_PATH "${PREFIX}" real_prefix)
+  set(at -1)
+  if(result EQUAL 0 AND out MATCHES "libtaskjournal\\.so[.0-9]* => ([^ ]+) ")
+    file(REAL_PATH "${CMAKE_MATCH_1}" loaded)
+    string(FIND "${loaded}" "${real_prefix}/" at)
+  endif()
+  if(NOT at EQUAL 0)
+    message(FATAL_ERROR "${app} does not load libtaskjournal.so from ${PREFIX}:\n${out}")
+  endif()
 endif()
 run("running ${app}" "${app}")

@@ -1,6 +1,6 @@
 # cmake -DPKG_CONFIG=<pkg-config> -DPREFIX=<taskjournal install prefix> -DSOURCE=<main.cpp>
 #       -DBINARY_DIR=<dir> -DCXX_COMPILER=<c++> [-DCXX_FLAGS=…] [-DEXE_LINKER_FLAGS=…]
-#       [-DSTATIC=ON] -P pkg_config_consumer.cmake
+#       [-DSTATIC=ON | -DEXPECT_SHARED=ON] -P pkg_config_consumer.cmake
 #
 # Builds SOURCE the way a project without CMake does, with the flags of
 # `pkg-config --cflags --libs taskjournal` (and --static for a static taskjournal) from PREFIX's
@@ -73,5 +73,19 @@ separate_arguments(linker_flags UNIX_COMMAND "${EXE_LINKER_FLAGS}")
 # The run-time search path of a shared libtaskjournal: PREFIX is not a system directory.
 run("compile ${SOURCE}" "${CXX_COMPILER}" ${cxx_flags} "${SOURCE}" -o "${BINARY_DIR}/app"
     ${flags} ${linker_flags} "-Wl,-rpath,${libdir}")
+set(app "${BINARY_DIR}/app")
+# With EXPECT_SHARED, the app must load libtaskjournal.so from PREFIX at run time.
+if(EXPECT_SHARED)
+  execute_process(COMMAND ldd "${app}" RESULT_VARIABLE result OUTPUT_VARIABLE out)
+  file(REAL_PATH "${PREFIX}" real_prefix)
+  set(at -1)
+  if(result EQUAL 0 AND out MATCHES "libtaskjournal\\.so[.0-9]* => ([^ ]+) ")
+    file(REAL_PATH "${CMAKE_MATCH_1}" loaded)
+    string(FIND "${loaded}" "${real_prefix}/" at)
+  endif()
+  if(NOT at EQUAL 0)
+    message(FATAL_ERROR "${app} does not load libtaskjournal.so from ${PREFIX}:\n${out}")
+  endif()
+endif()
 run("running ${BINARY_DIR}/app" "${BINARY_DIR}/app")
 message(STATUS "${BINARY_DIR}/app: ${run_output}")
