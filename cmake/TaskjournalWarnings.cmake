@@ -1,7 +1,11 @@
-# Warnings as errors and optional sanitizers, for taskjournal's own targets only.
+# Warnings (as errors with TASKJOURNAL_WERROR) and optional sanitizers, for taskjournal's own
+# targets only.
 function(taskjournal_warnings target)
   target_compile_options(${target} PRIVATE
-    -Wall -Wextra -Wpedantic -Werror -Wno-missing-field-initializers)
+    -Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
+  if(TASKJOURNAL_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
   if(TASKJOURNAL_SANITIZE)
     list(JOIN TASKJOURNAL_SANITIZE "," _san)
     target_compile_options(${target} PRIVATE -fsanitize=${_san} -fno-omit-frame-pointer

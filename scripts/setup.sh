@@ -12,6 +12,7 @@ packages=(
   googletest libgtest-dev librapidcheck-dev  # tests
   libbenchmark-dev gnuplot-nox     # tools/bench (gnuplot draws its open-time/memory plot)
   clang-format                     # the formatting check run by ctest (DESIGN habit 9)
+  pkgconf                          # pkg-config: the consumer tests of taskjournal.pc
   clang libclang-rt-14-dev         # libFuzzer: the event decoder's fuzz test (tests/fuzz/)
 )
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "taskjournal/export.hpp"
+
 namespace taskjournal {
 
 enum class ErrorCode {
@@ -20,11 +22,11 @@ enum class ErrorCode {
 };
 
 /// "invalid_argument", "not_found", … (snake_case of the enumerator).
-std::string_view to_string(ErrorCode code) noexcept;
+TASKJOURNAL_API std::string_view to_string(ErrorCode code) noexcept;
 
 /// Thrown by every fallible taskjournal call. `what()` names the file, task or sequence number
 /// involved. Third-party exceptions (SQLite, cereal) are translated into it at the library's edge.
-class Error : public std::runtime_error {
+class TASKJOURNAL_API Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message);
   ErrorCode code() const noexcept { return code_; }

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "taskjournal/export.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -14,14 +15,15 @@ namespace taskjournal {
 /// process sort in creation order, also within one millisecond). The registry always passes the
 /// id it chose, so replaying a journal never generates one. Throws Error(Storage) only if an id
 /// is needed and the CSPRNG fails.
-SessionTask new_session_task(const CreateSessionTask& input, Timestamp now);
+TASKJOURNAL_API SessionTask new_session_task(const CreateSessionTask& input, Timestamp now);
 
 /// Applies `update` to `task` at `now` by the seven rules of CONTRACT §3. A fenced update, or one
 /// asking a terminal task for another state, leaves `task` untouched. `attempt` saturates at
 /// INT32_MAX instead of overflowing (the registry rejects such an increment before it is written).
-void apply_task_update(SessionTask& task, const SessionTaskUpdate& update, Timestamp now);
+TASKJOURNAL_API void apply_task_update(SessionTask& task, const SessionTaskUpdate& update,
+                                       Timestamp now);
 
 /// The text parts of `parts` joined with "\n"; data parts are skipped.
-std::string task_message_text(const std::vector<TaskMessagePart>& parts);
+TASKJOURNAL_API std::string task_message_text(const std::vector<TaskMessagePart>& parts);
 
 }  // namespace taskjournal

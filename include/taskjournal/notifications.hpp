@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "taskjournal/export.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -14,7 +15,7 @@ namespace taskjournal {
 enum class TaskTransition { Terminal, AwaitingInput, Message };
 
 /// "terminal", "awaiting_input", "message".
-std::string_view to_string(TaskTransition transition) noexcept;
+TASKJOURNAL_API std::string_view to_string(TaskTransition transition) noexcept;
 
 /// One notification. `type` is "task.created", "task.updated", "task.message.sent" (inbound) or
 /// "task.message.received" (outbound); `seq` is the journal sequence number of the event that

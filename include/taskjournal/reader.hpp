@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "taskjournal/export.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
@@ -41,7 +42,7 @@ enum class DropReason {
 };
 
 /// "none", "fenced", "terminal".
-std::string_view to_string(DropReason reason) noexcept;
+TASKJOURNAL_API std::string_view to_string(DropReason reason) noexcept;
 
 /// One event folded by JournalReader::replay, with the task it touched.
 struct ReplayStep {
@@ -79,7 +80,7 @@ struct JournalSnapshot {
   std::vector<TaskView> tasks;  ///< all sessions, in creation (journal) order
 
   /// The task with this id, or nullptr (linear search).
-  const TaskView* find(std::string_view task_id) const noexcept;
+  TASKJOURNAL_API const TaskView* find(std::string_view task_id) const noexcept;
 };
 
 /// One problem JournalReader::verify found.
@@ -98,11 +99,11 @@ struct JournalDigest {
 };
 
 /// "SEQ:HEX", e.g. "15:9f86d0…".
-std::string to_string(const JournalDigest& digest);
+TASKJOURNAL_API std::string to_string(const JournalDigest& digest);
 
 /// Strict inverse of to_string(JournalDigest) (hex digits in either case, stored lowercase);
 /// nullopt when malformed.
-std::optional<JournalDigest> parse_digest(std::string_view text);
+TASKJOURNAL_API std::optional<JournalDigest> parse_digest(std::string_view text);
 
 struct VerifyOptions {
   /// Called with (events read, events in the file) every few thousand events, once more when all
@@ -188,29 +189,29 @@ struct JournalSummary {
 };
 
 /// The counts of `snapshot` (file, as_of_seq and schema_version are left for the caller).
-JournalSummary summarize(const JournalSnapshot& snapshot);
+TASKJOURNAL_API JournalSummary summarize(const JournalSnapshot& snapshot);
 
 /// JSON forms of the reader's results, one compact object each (README, "tools/replay"). Text
 /// that is not UTF-8 (a file name) has each invalid byte replaced by U+FFFD, so the output is
 /// always valid JSON. Throws Error(Corrupt) only if a stored JSON field is not JSON.
 ///
 /// {"seq":…,"type":…,"version":…,"recorded_at":…,"session_id":…,"task_id":…,"payload":{…}}
-std::string to_json(const JournalEvent& event);
+TASKJOURNAL_API std::string to_json(const JournalEvent& event);
 /// {"seq":…,"recorded_at":…,"type":…,"version":…,"payload":{…}[,"dropped":…],"changes":[
 /// {"field":…,"before":…|null,"after":…|null},…]} (a dropped update lists no changes)
-std::string to_json(const TaskHistoryStep& step);
+TASKJOURNAL_API std::string to_json(const TaskHistoryStep& step);
 /// {"ok":…,"events":…,"last_seq":…,"tasks":…,"messages":…,"problems":[{"seq":…,"what":…}],
 /// "truncated":…[,"comparison_skipped":…],"checkpoint_seq":…,"ignored_checkpoints":[…]
 /// [,"digest":{…}]}
-std::string to_json(const VerifyReport& report);
+TASKJOURNAL_API std::string to_json(const VerifyReport& report);
 /// {"seq":…,"hash":"<64 hex>","digest":"SEQ:HEX"}
-std::string to_json(const JournalDigest& digest);
+TASKJOURNAL_API std::string to_json(const JournalDigest& digest);
 /// {"file":…[,"as_of_seq":…],"schema_version":…,"payload_versions":[…],"events":…
 /// [,"first_event_at":…][,"last_event_at":…],"sessions":…,"tasks":…,"tasks_by_state":{…},
 /// "tasks_by_kind":{…},"messages":…}
-std::string to_json(const JournalSummary& summary);
+TASKJOURNAL_API std::string to_json(const JournalSummary& summary);
 /// {"task":{…},"messages":[…]}: the task in its public JSON (CONTRACT §6), messages oldest first.
-std::string to_json(const TaskView& view);
+TASKJOURNAL_API std::string to_json(const TaskView& view);
 
 /// How JournalReader opens a journal.
 struct ReaderOptions {
@@ -220,12 +221,13 @@ struct ReaderOptions {
 };
 
 /// The members of to_json(task) (CONTRACT §6), in order: (field name, the value's JSON text).
-std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
+TASKJOURNAL_API std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
 
 /// The fields of the public JSON forms of `before` and `after` that differ, in the order of the
 /// public JSON (updated_at included). Spec secrets stay redacted. Throws Error(Corrupt) only if a
 /// stored JSON field is not JSON.
-std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTask& after);
+TASKJOURNAL_API std::vector<FieldChange> task_changes(const SessionTask& before,
+                                                      const SessionTask& after);
 
 /// Read-only access to a journal file: its events in order, the views as of any event, and a full
 /// verification. Never writes to the journal and never creates it (SQLite's WAL protocol may
@@ -236,7 +238,7 @@ std::vector<FieldChange> task_changes(const SessionTask& before, const SessionTa
 /// readers and Registry objects may share the file. Movable, not copyable.
 ///
 /// Every call may also throw Error(Storage) (I/O failure) or Error(Busy).
-class JournalReader {
+class TASKJOURNAL_API JournalReader {
  public:
   /// Opens `path` read-only and checks that it is a taskjournal journal.
   /// Throws Error(ReadOnly) if the file does not exist ("no such journal"), Error(Storage) if it
@@ -308,7 +310,7 @@ class JournalReader {
                       const std::function<void(const TaskHistoryStep&)>& sink);
 
  private:
-  struct Impl;
+  struct TASKJOURNAL_NO_EXPORT Impl;
   explicit JournalReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

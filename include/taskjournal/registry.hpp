@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "taskjournal/error.hpp"
+#include "taskjournal/export.hpp"
 #include "taskjournal/journal.hpp"
 #include "taskjournal/notifications.hpp"
 #include "taskjournal/options.hpp"
@@ -22,7 +23,7 @@ namespace taskjournal {
 /// the same name (same answers, same errors) and sees the batch's earlier calls; nothing is
 /// durable or visible to others until the batch commits. Valid only inside the batch's body, in
 /// the thread that runs it.
-class Batch {
+class TASKJOURNAL_API Batch {
  public:
   SessionTask create(const CreateSessionTask& input);
   std::optional<SessionTask> update(std::string_view session_id, std::string_view task_id,
@@ -38,7 +39,7 @@ class Batch {
 
  private:
   friend class Registry;
-  struct Context;
+  struct TASKJOURNAL_NO_EXPORT Context;
   explicit Batch(Context& context) : context_(context) {}
   Context& context_;
 };
@@ -71,7 +72,7 @@ struct OpenReport {
 /// if memory runs out after the commit (std::bad_alloc while folding the event or building its
 /// notifications), the call throws although its event is stored, and the next call rebuilds the
 /// views from the journal and shows it.
-class Registry {
+class TASKJOURNAL_API Registry {
  public:
   /// Opens or creates the journal at `path` and folds it into the views. `":memory:"` gives a
   /// private in-memory journal. A new file is created with mode 0600.
@@ -172,7 +173,7 @@ class Registry {
 
  private:
   friend class Batch;
-  struct Impl;
+  struct TASKJOURNAL_NO_EXPORT Impl;
   explicit Registry(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

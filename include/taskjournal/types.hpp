@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "taskjournal/export.hpp"
+
 namespace taskjournal {
 
 /// UTC time with microsecond precision, the resolution the journal stores.
@@ -24,29 +26,32 @@ using Json = std::string;
 enum class SessionTaskState { Queued, Running, AwaitingInput, Succeeded, Failed, Canceled };
 
 /// True for Succeeded, Failed and Canceled: states no update can leave.
-bool is_terminal(SessionTaskState state) noexcept;
+TASKJOURNAL_API bool is_terminal(SessionTaskState state) noexcept;
 
 /// "queued", "running", "awaiting_input", "succeeded", "failed", "canceled".
-std::string_view to_string(SessionTaskState state) noexcept;
+TASKJOURNAL_API std::string_view to_string(SessionTaskState state) noexcept;
 
 /// Strict inverse of to_string: any other text (other case, spaces, "cancelled") gives nullopt.
-std::optional<SessionTaskState> parse_session_task_state(std::string_view text) noexcept;
+TASKJOURNAL_API std::optional<SessionTaskState> parse_session_task_state(
+    std::string_view text) noexcept;
 
 /// Whom a task wakes when something happens to it (CONTRACT §5).
 enum class TaskWakePolicy { Silent, OnTerminal, OnActivity };
 
 /// "silent", "on_terminal", "on_activity".
-std::string_view to_string(TaskWakePolicy policy) noexcept;
+TASKJOURNAL_API std::string_view to_string(TaskWakePolicy policy) noexcept;
 /// Strict inverse of to_string(TaskWakePolicy).
-std::optional<TaskWakePolicy> parse_task_wake_policy(std::string_view text) noexcept;
+TASKJOURNAL_API std::optional<TaskWakePolicy> parse_task_wake_policy(
+    std::string_view text) noexcept;
 
 /// Inbound = from the session to the task; outbound = from the task to the session.
 enum class TaskMessageDirection { Inbound, Outbound };
 
 /// "inbound", "outbound".
-std::string_view to_string(TaskMessageDirection direction) noexcept;
+TASKJOURNAL_API std::string_view to_string(TaskMessageDirection direction) noexcept;
 /// Strict inverse of to_string(TaskMessageDirection).
-std::optional<TaskMessageDirection> parse_task_message_direction(std::string_view text) noexcept;
+TASKJOURNAL_API std::optional<TaskMessageDirection> parse_task_message_direction(
+    std::string_view text) noexcept;
 
 struct TaskProgress {
   std::optional<std::uint64_t> current;
@@ -185,9 +190,9 @@ struct NewTaskMessage {
   bool operator==(const NewTaskMessage&) const = default;
 
   /// An inbound message with one text part.
-  static NewTaskMessage inbound_text(std::string text);
+  TASKJOURNAL_API static NewTaskMessage inbound_text(std::string text);
   /// An outbound message with one text part.
-  static NewTaskMessage outbound_text(std::string text);
+  TASKJOURNAL_API static NewTaskMessage outbound_text(std::string text);
 };
 
 }  // namespace taskjournal

@@ -8,6 +8,11 @@
 #       Configures the consumer in BINARY_DIR, emptied first, with the main build's generator,
 #       compiler, flags and build type, builds it and runs its `app`, which must exit with 0.
 #       With PREFIX, also checks that find_package found taskjournal in PREFIX and nowhere else.
+#   -DMODE=build    -DSOURCE_DIR=<project> -DBINARY_DIR=<dir> -DCONFIG=<cfg> (and the rest as above)
+#       Configures and builds SOURCE_DIR the same way, without running anything (the Release build
+#       of taskjournal itself, tests/CMakeLists.txt).
+#   -DEXTRA_ARGS=<arg>|<arg>…  (consume, build) more configure arguments, separated by "|".
+#   -DEXPECT_SHARED=ON  (consume, with PREFIX) the app must load libtaskjournal.so from PREFIX.
 cmake_minimum_required(VERSION 3.25)
 
 function(run what)
@@ -28,8 +33,8 @@ if(MODE STREQUAL "install")
   return()
 endif()
 
-if(NOT MODE STREQUAL "consume")
-  message(FATAL_ERROR "MODE must be install or consume")
+if(NOT MODE STREQUAL "consume" AND NOT MODE STREQUAL "build")
+  message(FATAL_ERROR "MODE must be install, consume or build")
 endif()
 
 file(REMOVE_RECURSE "${BINARY_DIR}")
@@ -54,6 +59,10 @@ if(PREFIX)
 endif()
 if(TASKJOURNAL_SOURCE_DIR)
   list(APPEND configure_args "-DTASKJOURNAL_SOURCE_DIR=${TASKJOURNAL_SOURCE_DIR}")
+endif()
+if(EXTRA_ARGS)
+  string(REPLACE "|" ";" extra_args "${EXTRA_ARGS}")
+  list(APPEND configure_args ${extra_args})
 endif()
 
 # The environment must not steer the consumer elsewhere than the main build.
@@ -80,6 +89,9 @@ if(CONFIG)
   list(APPEND build_args --config "${CONFIG}")
 endif()
 run("build ${SOURCE_DIR}" "${CMAKE_COMMAND}" ${build_args})
+if(MODE STREQUAL "build")
+  return()
+endif()
 
 set(app "")
 foreach(candidate IN ITEMS "${BINARY_DIR}/app" "${BINARY_DIR}/${CONFIG}/app")
@@ -90,5 +102,18 @@ foreach(candidate IN ITEMS "${BINARY_DIR}/app" "${BINARY_DIR}/${CONFIG}/app")
 endforeach()
 if(NOT app)
   message(FATAL_ERROR "no app built in ${BINARY_DIR}")
+endif()
+# With EXPECT_SHARED, the app must load libtaskjournal.so from PREFIX at run time.
+if(EXPECT_SHARED)
+  execute_process(COMMAND ldd "${app}" RESULT_VARIABLE result OUTPUT_VARIABLE out)
+  file(REAL_PATH "${PREFIX}" real_prefix)
+  set(at -1)
+  if(result EQUAL 0 AND out MATCHES "libtaskjournal\\.so[.0-9]* => ([^ ]+) ")
+    file(REAL_PATH "${CMAKE_MATCH_1}" loaded)
+    string(FIND "${loaded}" "${real_prefix}/" at)
+  endif()
+  if(NOT at EQUAL 0)
+    message(FATAL_ERROR "${app} does not load libtaskjournal.so from ${PREFIX}:\n${out}")
+  endif()
 endif()
 run("running ${app}" "${app}")

@@ -2,7 +2,10 @@
 //
 //   taskjournal-demo FILE            drives three tasks of session "sess_demo" through their
 //                                    lifecycles on a new journal FILE, printing each step and each
-//                                    wake-up, then re-runs itself with --inspect in a new process
+//                                    wake-up, then re-runs itself with --inspect in a new process.
+//                                    An existing FILE is replaced only if it is a journal of an
+//                                    earlier run (every event of session "sess_demo"); any other
+//                                    FILE is left alone and the demo exits with 1.
 //   taskjournal-demo FILE --inspect  reopens FILE read-only and prints what the journal holds
 //
 // Uses the public API only. Errors go to stderr; exit code 0 = ok, 1 = failure, 2 = usage.
@@ -37,7 +40,8 @@ constexpr std::string_view kSession = "sess_demo";
 
 constexpr std::string_view kUsage =
     "usage: taskjournal-demo FILE [--inspect]\n"
-    "  FILE            drive a demo session on a new journal FILE (an earlier FILE is removed)\n"
+    "  FILE            drive a demo session on a new journal FILE (replaces the journal of an\n"
+    "                  earlier demo run; refuses any other existing FILE)\n"
     "  FILE --inspect  print the tasks, history and messages stored in FILE\n";
 
 tj::Timestamp now() {
@@ -76,7 +80,11 @@ std::string message_text(const tj::TaskMessage& message) {
   std::string text = tj::task_message_text(message.content);
   for (const auto& part : message.content) {
     if (const auto* data = std::get_if<tj::DataPart>(&part)) {
-      text += (text.empty() ? "" : " ") + std::string("+ data ") + data->data;
+      // Appended piece by piece: `(… ? "" : " ") + std::string(…)` makes g++ 12 -O3 report a
+      // false -Wrestrict (issue #10).
+      if (!text.empty()) text += ' ';
+      text += "+ data ";
+      text += data->data;
     }
   }
   return text;
@@ -94,7 +102,44 @@ tj::SessionTask must(std::optional<tj::SessionTask> task, std::string_view id) {
   return *std::move(task);
 }
 
+// Why `file` must not be replaced by a new demo journal, or nullopt if it may: it does not exist
+// (nor its -wal and -shm files, which SQLite would apply to a new file), or it is a taskjournal
+// journal whose events all belong to the demo session, i.e. an earlier run's.
+std::optional<std::string> why_not_replaceable(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(file, ec))) {
+    for (const char* suffix : {"-wal", "-shm"}) {
+      std::filesystem::path side = file;
+      side += suffix;
+      if (std::filesystem::exists(std::filesystem::symlink_status(side, ec))) {
+        return side.string() + " exists without " + file.string();
+      }
+    }
+    return std::nullopt;
+  }
+  try {
+    tj::JournalReader reader = tj::JournalReader::open(file);
+    std::optional<std::string> foreign;
+    reader.read(0, [&](const tj::JournalEvent& event) {
+      if (event.session_id == kSession) return true;
+      foreign = event.session_id;
+      return false;
+    });
+    if (foreign) return "it is a journal with tasks of session \"" + *foreign + "\"";
+    return std::nullopt;
+  } catch (const tj::Error& e) {
+    return std::string("it is not a readable taskjournal journal (") + e.what() + ")";
+  }
+}
+
+// Removes the journal `file` and its -wal and -shm files, after checking that they are an earlier
+// demo run's. Throws std::runtime_error, saying what to do, for anything else.
 void remove_journal(const std::filesystem::path& file) {
+  if (auto reason = why_not_replaceable(file)) {
+    throw std::runtime_error("will not overwrite " + file.string() + ": " + *reason +
+                             ". The demo replaces only a journal of an earlier demo run; give a "
+                             "FILE that does not exist, or move or remove this one yourself.");
+  }
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::filesystem::path path = file;
     path += suffix;
