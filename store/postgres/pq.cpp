@@ -212,6 +212,8 @@ Connection::Connection(const std::string& conninfo) {
   if (conn_ == nullptr) {
     throw Error(ErrorCode::Storage, "postgresql " + target_ + ": connect: out of memory");
   }
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);  // notices are not errors
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string message = trimmed(PQerrorMessage(conn_));
     PQfinish(conn_);
@@ -228,7 +230,7 @@ Connection::~Connection() {
 }
 
 bool Connection::usable() const noexcept {
-  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+  return !broken_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
 }
 int Connection::backend_pid() const noexcept { return PQbackendPID(conn_); }
 bool Connection::idle() const noexcept { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
@@ -244,7 +246,10 @@ void Connection::fail(std::string_view doing, const Result& r) const {
   if (message.empty()) message = "no result from the server";
   std::string text = where(doing) + ": " + message;
   if (!state.empty()) text += " (SQLSTATE " + state + ")";
-  if (!usable() || is_connection_state(state)) {
+  // libpq's own failures carry no SQLSTATE: a lost server (PQstatus may still say OK when a
+  // send failed first) or a protocol error. Either way this connection is done.
+  if (state.empty() || is_connection_state(state)) broken_ = true;
+  if (!usable()) {
     throw Error(ErrorCode::Storage, text + std::string(kLostAdvice));
   }
   const ErrorCode code = code_for(state);

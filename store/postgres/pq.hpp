@@ -177,6 +177,7 @@ class Connection {
  private:
   pg_conn* conn_ = nullptr;
   std::string target_;
+  mutable bool broken_ = false;  // set by fail() when the error means the connection is gone
 };
 
 /// One libpq pipeline: the statements sent are executed in order, their results collected by

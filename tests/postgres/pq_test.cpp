@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -129,8 +130,9 @@ class Pg : public ::testing::Test {
   }
   // A fresh schema named after the test, and a conninfo whose search_path points at it.
   std::string fresh_schema_conninfo() {
-    const std::string name =
+    std::string name =
         std::string("t_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     Connection admin(server().conninfo());
     admin.exec("DROP SCHEMA IF EXISTS " + quote_identifier(name) + " CASCADE");
     admin.exec("CREATE SCHEMA " + quote_identifier(name));
