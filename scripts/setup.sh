@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev gnuplot-nox     # tools/bench (gnuplot draws its open-time/memory plot)
   clang-format                     # the formatting check run by ctest (DESIGN habit 9)
   clang libclang-rt-14-dev         # libFuzzer: the event decoder's fuzz test (tests/fuzz/)
+  postgresql-15 libpq-dev          # the PostgreSQL engine (store/postgres/) and its test server
 )
 
 missing=()

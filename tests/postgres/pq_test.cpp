@@ -330,6 +330,8 @@ TEST_F(Pg, CommitOnStaleHeadIsConflictAndWritesNothing) {
   Head a_known, b_known;
   append_with_retry(a, a_known, "a");
 
+  EXPECT_TRUE(b.changed_since(b_known));
+  EXPECT_FALSE(a.changed_since(a_known));
   b.begin_write(b_known);  // b decided against the empty journal
   b.append(next_row(b_known, "b"));
   EXPECT_EQ(b.commit(), CommitResult::Conflict);
@@ -341,6 +343,23 @@ TEST_F(Pg, CommitOnStaleHeadIsConflictAndWritesNothing) {
   append_with_retry(b, b_known, "b");
   EXPECT_EQ(b_known.seq, 2);
   EXPECT_EQ(verify_from(a, Head{}), b_known);
+}
+
+TEST_F(Pg, CommitWaitingBeyondLockTimeoutIsBusyAndWritesNothing) {
+  const std::string conninfo = fresh_schema_conninfo();
+  PgJournal j({.conninfo = conninfo, .lock_timeout = std::chrono::milliseconds(200)});
+  Connection holder(conninfo);
+  holder.exec("BEGIN");
+  holder.exec("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE");  // another writer's lock
+  Head known;
+  j.begin_write(known);
+  j.append(next_row(known, "a"));
+  const std::string message = error_of([&] { j.commit(); }, ErrorCode::Busy);
+  EXPECT_NE(message.find("55P03"), std::string::npos) << message;
+  holder.exec("ROLLBACK");
+  EXPECT_EQ(j.head(), Head{});
+  append_with_retry(j, known, "a");
+  EXPECT_EQ(known.seq, 1);
 }
 
 TEST_F(Pg, AppendOutOfSequenceIsRejectedBeforeSending) {
