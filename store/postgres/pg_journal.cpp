@@ -30,7 +30,10 @@ void PgJournal::connect() {
   conn->exec(std::string("SET synchronous_commit = ") +
              (config_.synchronous_commit ? "on" : "off"));
   conn->exec("SET lock_timeout = " + std::to_string(config_.lock_timeout.count()));
-  schema_ = ensure_schema(*conn, config_.create);
+  // A reconnect never creates: a server without the journal (a failover to an empty or wrong
+  // server, a dropped schema) must not silently become a new, empty journal.
+  schema_ = ensure_schema(*conn, config_.create && !opened_);
+  opened_ = true;
   quoted_ = quote_identifier(schema_);
   channel_ = "taskjournal_" + schema_;
   if (channel_.size() > kMaxIdentifier) {

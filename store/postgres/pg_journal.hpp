@@ -10,7 +10,8 @@
 //
 // Connections: one per PgJournal, made in the constructor. When it is lost (server restart,
 // failover, network), the call in flight throws Error(Storage) and wrote all or nothing; the
-// next call reconnects (and throws Error(Storage) while the server is unreachable).
+// next call reconnects (and throws Error(Storage) while the server is unreachable). A reconnect
+// finds the journal or throws Error(NotFound); it never creates one.
 //
 // Thread-safety: one thread at a time per PgJournal; use one PgJournal per thread.
 #pragma once
@@ -138,6 +139,7 @@ class PgJournal {
   PgJournalConfig config_;
   std::unique_ptr<Connection> conn_;
   std::string target_, schema_, channel_, quoted_;
+  bool opened_ = false;  // the first connect succeeded (reconnects do not create the schema)
   bool writing_ = false;
   Head expected_;
   std::vector<EventRow> pending_;

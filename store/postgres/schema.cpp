@@ -1,5 +1,6 @@
 #include "store/postgres/schema.hpp"
 
+#include <charconv>
 #include <set>
 #include <string_view>
 
@@ -114,7 +115,14 @@ Found inspect(Connection& conn, const std::string& schema) {
     throw Error(ErrorCode::Corrupt, where + ": not a taskjournal journal: application id " + app +
                                         " instead of " + std::to_string(kApplicationId));
   }
-  const long version = std::stol(std::string(meta.bytes(0, 1)));
+  const std::string_view version_text = meta.bytes(0, 1);
+  long version = 0;
+  const auto parsed =
+      std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+  if (parsed.ec != std::errc() || parsed.ptr != version_text.data() + version_text.size()) {
+    throw Error(ErrorCode::Corrupt, where + ": not a taskjournal journal: schema_version \"" +
+                                        std::string(version_text) + "\"");
+  }
   if (version > kSchemaVersion) {
     throw Error(ErrorCode::Unsupported,
                 where + ": journal schema version " + std::to_string(version) +

@@ -260,6 +260,24 @@ TEST_F(Pg, NewerSchemaVersionIsUnsupported) {
   EXPECT_NE(message.find("newer"), std::string::npos) << message;
 }
 
+TEST_F(Pg, ReconnectToServerWithoutTheJournalIsNotFoundNotANewJournal) {
+  const std::string conninfo = fresh_schema_conninfo();
+  PgJournal j({.conninfo = conninfo});
+  Head known;
+  append_with_retry(j, known, "a");
+  Connection admin(server().conninfo());
+  admin.exec("DROP SCHEMA " + quote_identifier(schema_) + " CASCADE");
+  admin.exec("CREATE SCHEMA " +
+             quote_identifier(schema_));  // as after a failover to a wrong server
+  admin.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client "
+      "backend' AND pid <> pg_backend_pid()");
+  error_of([&] { j.head(); }, ErrorCode::Storage);   // the connection in use is lost
+  error_of([&] { j.head(); }, ErrorCode::NotFound);  // the reconnect finds no journal
+  Result tables = admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = '" + schema_ + "'");
+  EXPECT_EQ(tables.bytes(0, 0), "0");
+}
+
 TEST_F(Pg, EventsAreImmutable) {
   const std::string conninfo = fresh_schema_conninfo();
   PgJournal j({.conninfo = conninfo});
