@@ -13,8 +13,8 @@ constexpr std::size_t kMaxIdentifier = 63;  // NAMEDATALEN - 1: channel names ar
 const char* const kBegin = "tj_begin";
 const char* const kCommit = "tj_commit";
 const char* const kHead = "tj_head";
-const char* const kAdvance = "tj_advance";
-const char* const kInsert = "tj_insert";
+const char* const kAppendFirst = "tj_append_first";
+const char* const kAppendMore = "tj_append_more";
 const char* const kNotify = "tj_notify";
 
 }  // namespace
@@ -45,18 +45,24 @@ void PgJournal::connect() {
   conn->prepare(kBegin, "BEGIN", {});
   conn->prepare(kCommit, "COMMIT", {});
   conn->prepare(kHead, "SELECT seq, hash FROM " + s + ".journal_head WHERE id = 1", {});
-  conn->prepare(kAdvance,
-                "UPDATE " + s +
-                    ".journal_head SET seq = seq + $1, hash = $2 WHERE id = 1 AND seq = $3 "
-                    "RETURNING seq",
-                {Oid::Int8, Oid::Bytea, Oid::Int8});
-  conn->prepare(
-      kInsert,
-      "INSERT INTO " + s +
-          ".events (seq, type, version, recorded_at, session_id, task_id, payload, "
-          "hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-      {Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Text, Oid::Text, Oid::Bytea, Oid::Bytea});
-  conn->prepare(kNotify, "SELECT pg_notify($1, $2)", {Oid::Text, Oid::Text});
+  const std::string columns =
+      " (seq, type, version, recorded_at, session_id, task_id, payload, hash) ";
+  // Rows are only inserted behind a head that moved to cover them (schema.hpp).
+  conn->prepare(kAppendFirst,
+                "WITH h AS (UPDATE " + s + ".journal_head SET seq = seq + $1, hash = $2 " +
+                    "WHERE id = 1 AND seq = $3 RETURNING seq) INSERT INTO " + s + ".events" +
+                    columns + "SELECT $3 + 1, $4, $5, $6, $7, $8, $9, $10 FROM h RETURNING seq",
+                {Oid::Int8, Oid::Bytea, Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Text,
+                 Oid::Text, Oid::Bytea, Oid::Bytea});
+  conn->prepare(kAppendMore,
+                "INSERT INTO " + s + ".events" + columns +
+                    "SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM " + s +
+                    ".journal_head WHERE id = 1 AND seq = $9)",
+                {Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Text, Oid::Text, Oid::Bytea,
+                 Oid::Bytea, Oid::Int8});
+  conn->prepare(kNotify,
+                "SELECT pg_notify($1, $2) FROM " + s + ".journal_head WHERE id = 1 AND seq = $3",
+                {Oid::Text, Oid::Text, Oid::Int8});
   conn_ = std::move(conn);
 }
 
@@ -152,53 +158,54 @@ CommitResult PgJournal::commit() {
 
   Connection& conn = connection();
   const auto n = static_cast<std::int64_t>(pending_.size());
-  const std::string last_seq = std::to_string(pending_.back().seq);
-  std::vector<Params> params(pending_.size() + 2);  // alive until sync(): they own the integers
+  const std::int64_t last = pending_.back().seq;
+  const std::string last_text = std::to_string(last);
+  std::vector<Params> params(pending_.size() + 1);  // alive until sync(): they own the integers
   std::vector<Result> results;
   {
     Pipeline pipe(conn);
     pipe.send_prepared(kBegin, Params());
-    params[0].int8(n).bytes(pending_.back().hash).int8(expected_.seq);
-    pipe.send_prepared(kAdvance, params[0]);
     for (std::size_t i = 0; i < pending_.size(); ++i) {
       const EventRow& r = pending_[i];
-      params[i + 1]
-          .int8(r.seq)
-          .text(r.type)
+      Params& p = params[i];
+      if (i == 0) p.int8(n).bytes(pending_.back().hash).int8(expected_.seq);
+      if (i > 0) p.int8(r.seq);
+      p.text(r.type)
           .int4(r.version)
           .int8(r.recorded_at)
           .text(r.session_id)
           .text(r.task_id)
           .bytes(r.payload)
           .bytes(r.hash);
-      pipe.send_prepared(kInsert, params[i + 1]);
+      if (i > 0) p.int8(last);
+      pipe.send_prepared(i == 0 ? kAppendFirst : kAppendMore, p);
     }
     if (config_.notify) {
-      params.back().text(channel_).text(last_seq);
+      params.back().text(channel_).text(last_text).int8(last);
       pipe.send_prepared(kNotify, params.back());
     }
     pipe.send_prepared(kCommit, Params());
     results = pipe.sync();
   }
-  const std::string doing = "append events " + std::to_string(expected_.seq + 1) + ".." + last_seq;
-  const Result& advanced = results[1];
-  if (advanced.ok() && advanced.rows() == 0) {
-    // Another writer moved the head; our INSERTs then failed on its rows (or on the coverage
-    // trigger), so the transaction was rolled back. Anything else means a broken invariant.
-    if (results.back().ok()) {
-      throw Error(ErrorCode::Corrupt,
-                  conn.where(doing) + ": rows were inserted although the head did not move from " +
-                      std::to_string(expected_.seq) +
-                      ": the journal has a gap or a foreign writer");
-    }
+  const std::string doing = "append events " + std::to_string(expected_.seq + 1) + ".." + last_text;
+  const Result& first = results[1];
+  if (first.ok() && first.rows() == 0) {
+    // Another writer moved the head: nothing was inserted (or a later row met that writer's rows
+    // and the transaction was rolled back).
     return CommitResult::Conflict;
   }
   if (const int failed = Pipeline::first_failure(results); failed >= 0) {
     conn.fail(doing, results[static_cast<std::size_t>(failed)]);
   }
-  if (advanced.rows() != 1 || advanced.int8(0, 0) != pending_.back().seq) {
+  if (first.rows() != 1 || first.int8(0, 0) != expected_.seq + 1) {
     throw Error(ErrorCode::Corrupt,
-                conn.where(doing) + ": journal_head moved to an unexpected seq");
+                conn.where(doing) + ": the first row was stored as another seq");
+  }
+  for (std::size_t i = 2; i < pending_.size() + 1; ++i) {
+    if (results[i].affected() != 1) {
+      throw Error(ErrorCode::Corrupt,
+                  conn.where(doing) + ": journal_head moved during the append's transaction");
+    }
   }
   return CommitResult::Committed;
 }

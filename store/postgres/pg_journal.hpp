@@ -4,9 +4,10 @@
 //
 // Writing is optimistic (notes/postgres-journal.md sections 2 and 8): the caller catches up to
 // head(), decides, then begin_write(head) / append(row)... / commit(). commit() is one pipelined
-// round trip (BEGIN; advance journal_head WHERE seq = expected; INSERT the rows; pg_notify;
-// COMMIT; Sync). If another writer appended since `expected`, commit() returns Conflict and wrote
-// nothing: catch up (read_after) and decide again.
+// round trip (BEGIN; advance journal_head WHERE seq = expected and INSERT the first row, one
+// statement; INSERT the other rows; pg_notify; COMMIT; Sync; see schema.hpp). If another writer
+// appended since `expected`, commit() returns Conflict and wrote nothing: catch up (read_after)
+// and decide again.
 //
 // Connections: one per PgJournal, made in the constructor. When it is lost (server restart,
 // failover, network), the call in flight throws Error(Storage) and wrote all or nothing; the

@@ -49,17 +49,6 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON {s}.events
 CREATE TRIGGER head_no_delete BEFORE DELETE OR TRUNCATE ON {s}.journal_head
   FOR EACH STATEMENT EXECUTE FUNCTION {s}.taskjournal_immutable();
 
-CREATE FUNCTION {s}.taskjournal_covered() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.seq > (SELECT seq FROM {s}.journal_head WHERE id = 1) THEN
-    RAISE EXCEPTION 'taskjournal event % is beyond journal_head: appends advance the head first',
-      NEW.seq USING ERRCODE = 'check_violation';
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER events_covered BEFORE INSERT ON {s}.events
-  FOR EACH ROW EXECUTE FUNCTION {s}.taskjournal_covered();
-
 CREATE FUNCTION {s}.taskjournal_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.id <> OLD.id OR NEW.seq < OLD.seq THEN

@@ -21,14 +21,19 @@
 //     id   int    PRIMARY KEY CHECK (id = 1),
 //     seq  bigint NOT NULL,                  -- 0 for an empty journal
 //     hash bytea  NOT NULL);                 -- 32 zero bytes for an empty journal
-//   triggers: events reject UPDATE, DELETE and TRUNCATE ('taskjournal events are immutable'),
-//   and an INSERT of a seq beyond journal_head.seq (every append advances the head first);
-//   journal_head rejects DELETE and a seq that moves backwards.
+//   triggers: events reject UPDATE, DELETE and TRUNCATE ('taskjournal events are immutable');
+//   journal_head rejects DELETE, TRUNCATE and a seq that moves backwards.
 //
-// An append is one transaction: advance the head (UPDATE journal_head SET seq = seq + n, hash =
-// <hash of the last row> WHERE id = 1 AND seq = <expected> RETURNING seq), then INSERT the n
-// rows. The head row's lock serializes appenders until commit, and rolls back with them, so seq
-// is gap-free and in commit order: a reader tailing seq > N never skips a later commit.
+// An append of rows expected+1 .. expected+n is one transaction (PgJournal::commit):
+//   WITH h AS (UPDATE journal_head SET seq = seq + n, hash = <hash of the last row>
+//              WHERE id = 1 AND seq = <expected> RETURNING seq)
+//   INSERT INTO events SELECT <expected + 1>, <first row> FROM h RETURNING seq;
+//   INSERT INTO events SELECT <row k> WHERE EXISTS (SELECT 1 FROM journal_head
+//                                                  WHERE id = 1 AND seq = <expected + n>);  ...
+// so rows are only ever inserted behind a head that moved to cover them: a head that moved
+// elsewhere inserts nothing (the optimistic conflict, 0 rows, no error). The head row's lock
+// serializes appenders until commit and rolls back with them, so seq is gap-free and in commit
+// order: a reader tailing seq > N never skips a later commit.
 #pragma once
 
 #include <cstdint>
