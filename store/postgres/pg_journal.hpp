@@ -4,8 +4,8 @@
 //
 // Writing is optimistic (notes/postgres-journal.md sections 2 and 8): the caller catches up to
 // head(), decides, then begin_write(head) / append(row)... / commit(). commit() is one pipelined
-// round trip (BEGIN; advance journal_head WHERE seq = expected and INSERT the first row, one
-// statement; INSERT the other rows; pg_notify; COMMIT; Sync; see schema.hpp). If another writer
+// round trip, one transaction: advance journal_head WHERE seq = expected and INSERT the first
+// row (one statement), INSERT the other rows, pg_notify, Sync (schema.hpp). If another writer
 // appended since `expected`, commit() returns Conflict and wrote nothing: catch up (read_after)
 // and decide again.
 //

@@ -26,12 +26,13 @@
 //
 // An append of rows expected+1 .. expected+n is one transaction (PgJournal::commit):
 //   WITH h AS (UPDATE journal_head SET seq = seq + n, hash = <hash of the last row>
-//              WHERE id = 1 AND seq = <expected> RETURNING seq)
-//   INSERT INTO events SELECT <expected + 1>, <first row> FROM h RETURNING seq;
-//   INSERT INTO events SELECT <row k> WHERE EXISTS (SELECT 1 FROM journal_head
-//                                                  WHERE id = 1 AND seq = <expected + n>);  ...
-// so rows are only ever inserted behind a head that moved to cover them: a head that moved
-// elsewhere inserts nothing (the optimistic conflict, 0 rows, no error). The head row's lock
+//              WHERE id = 1 AND seq = <expected> RETURNING seq),
+//        moved AS (<1 if h has a row; else an error naming the conflict>)
+//   INSERT INTO events SELECT <expected + 1>, <first row> FROM moved;
+//   INSERT INTO events VALUES (<row k>);  ...  SELECT pg_notify(<channel>, '<last seq>');
+// so rows are only ever inserted behind a head that moved to cover them; a head that moved
+// elsewhere aborts the whole append (the optimistic conflict; aborting rather than committing
+// nothing releases the head row's lock without a commit to flush). The head row's lock
 // serializes appenders until commit and rolls back with them, so seq is gap-free and in commit
 // order: a reader tailing seq > N never skips a later commit.
 #pragma once
