@@ -14,6 +14,7 @@ packages=(
   clang-format                     # the formatting check run by ctest (DESIGN habit 9)
   pkgconf                          # pkg-config: the consumer tests of taskjournal.pc
   clang libclang-rt-14-dev         # libFuzzer: the event decoder's fuzz test (tests/fuzz/)
+  postgresql-15 libpq-dev          # the PostgreSQL engine (store/postgres/) and its test server
 )
 
 missing=()
