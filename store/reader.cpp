@@ -1,8 +1,9 @@
 // JournalReader: the journal read-only, event by event, folded through the registry's own views.
 //
-// Reading reuses store::Journal (one read-only connection; Journal::scan hands over raw rows) and
-// checks each row here, so that verify() can report a problem and go on where read() and replay()
-// stop. Folding goes through projections::Views::apply, the registry's only fold.
+// Reading reuses store::Journal (one read-only engine connection; Engine::scan hands over raw
+// rows) and checks each row with the one chain verifier (store/chain.hpp), collecting problems so
+// that verify() can report them all and go on where read() and replay() stop. Folding goes
+// through projections::Views::apply, the registry's only fold.
 #include "taskjournal/reader.hpp"
 
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 
 #include "events/event.hpp"
 #include "projections/views.hpp"
+#include "store/chain.hpp"
 #include "store/journal.hpp"
 #include "taskjournal/error.hpp"
 #include "taskjournal/json.hpp"
@@ -34,7 +36,7 @@
 namespace taskjournal {
 namespace {
 
-using Row = store::Journal::Row;
+using Row = store::EventRow;
 
 struct Problem {
   std::uint64_t seq = 0;
@@ -46,82 +48,35 @@ std::string event_prefix(std::uint64_t seq) { return "event " + std::to_string(s
 
 Timestamp at(std::int64_t micros) { return Timestamp{std::chrono::microseconds{micros}}; }
 
-// The version, type and payload checks of one row; when none fails, `event` holds it decoded.
-void decode_row(const Row& row, std::vector<Problem>& out, std::optional<events::Event>& event) {
-  auto add = [&](std::string what, ErrorCode code = ErrorCode::Corrupt) {
-    out.push_back(Problem{row.seq, code, event_prefix(row.seq) + what});
-  };
-  if (row.version < 1 || row.version > events::kPayloadVersion) {
-    add("unknown payload version " + std::to_string(row.version) + " (this build reads 1 to " +
-            std::to_string(events::kPayloadVersion) + ")",
-        ErrorCode::Unsupported);
-    return;
+// Collects the problems of the row being checked: verify() reports them all and goes on.
+struct Collector final : store::ChainReporter {
+  std::vector<Problem> problems;
+  void problem(std::uint64_t seq, ErrorCode code, const std::string& what) override {
+    problems.push_back(Problem{seq, code, what});
   }
-  if (!events::is_known_type(row.type)) {
-    add("unknown event type \"" + std::string(row.type) + "\"");
-    return;
-  }
-  try {
-    events::Event e{.seq = row.seq,
-                    .recorded_at = at(row.recorded_at),
-                    .session_id = std::string(row.session_id),
-                    .task_id = std::string(row.task_id)};
-    e.payload = events::decode(row.type, static_cast<std::uint32_t>(row.version), row.payload,
-                               row.session_id, row.task_id, e.recorded_at);
-    event = std::move(e);
-  } catch (const Error& e) {
-    add(e.what(), e.code());
-  }
-}
+};
 
-// Follows the hash chain and the sequence row by row. After a broken link it continues from the
-// stored hash, so that one altered row is reported once, not once per later row.
+// Follows the hash chain and the sequence row by row through the one verifier of store/chain.hpp.
+// After a broken link it continues from the stored hash, so that one altered row is reported
+// once, not once per later row.
 class Chain {
  public:
-  Chain(store::Journal& journal, std::uint64_t after_seq, std::string prev_hash)
-      : journal_(journal), expected_(after_seq + 1), prev_(std::move(prev_hash)) {}
-
-  std::uint64_t expected() const noexcept { return expected_; }
+  Chain(std::uint64_t after_seq, std::string prev_hash)
+      : verifier_(after_seq, std::move(prev_hash), collector_, hasher_) {}
 
   // Every problem of `row` in order (sequence, hash, version, type, payload); when there is none
   // that keeps it from decoding, `event` holds the decoded event.
   std::vector<Problem> check(const Row& row, std::optional<events::Event>& event) {
-    std::vector<Problem> out;
-    auto add = [&](std::uint64_t seq, std::string what, ErrorCode code = ErrorCode::Corrupt) {
-      out.push_back(Problem{seq, code, event_prefix(seq) + what});
-    };
-    bool linked = true;
-    if (row.seq != expected_) {
-      if (row.seq > expected_) {
-        const std::uint64_t last_missing = row.seq - 1;
-        add(expected_, last_missing == expected_
-                           ? "missing (sequence gap: event " + std::to_string(row.seq) +
-                                 " follows event " + std::to_string(expected_ - 1) + ")"
-                           : "missing, up to event " + std::to_string(last_missing) +
-                                 " (sequence gap: event " + std::to_string(row.seq) +
-                                 " follows event " + std::to_string(expected_ - 1) + ")");
-      } else {
-        add(row.seq, "out of sequence (expected event " + std::to_string(expected_) + ")");
-      }
-      linked = false;  // the predecessor's hash is unknown
-    }
-    const bool version_fits = row.version >= 0 && row.version <= UINT32_MAX;
-    std::string hash;
-    if (version_fits) hash = journal_.chain_hash(prev_, row);
-    if (linked && (!version_fits || hash != row.hash)) {
-      add(row.seq, "hash mismatch (row altered, removed or reordered)");
-    }
-    expected_ = row.seq + 1;
-    prev_ = (version_fits && hash == row.hash) ? std::move(hash) : std::string(row.hash);
-
-    decode_row(row, out, event);
-    return out;
+    collector_.problems.clear();
+    events::Event decoded;
+    if (verifier_.check(row, decoded)) event = std::move(decoded);
+    return std::move(collector_.problems);
   }
 
  private:
-  store::Journal& journal_;
-  std::uint64_t expected_;
-  std::string prev_;
+  store::ChainHasher hasher_;
+  Collector collector_;
+  store::ChainVerifier verifier_;
 };
 
 JournalEvent to_public(const events::Event& e, std::uint32_t version) {
@@ -343,15 +298,15 @@ void JournalReader::read(std::uint64_t after_seq,
                          const std::function<bool(const JournalEvent&)>& sink) {
   impl_->guard([&] {
     Impl& r = *impl_;
-    std::string prev = store::Journal::genesis_hash();
+    std::string prev = store::genesis_hash();
     if (after_seq > 0) {
       prev = r.journal.stored_hash(after_seq);
       if (prev.empty()) {
         r.fail(Problem{after_seq, ErrorCode::Corrupt, event_prefix(after_seq) + "missing"});
       }
     }
-    Chain chain(r.journal, after_seq, std::move(prev));
-    r.journal.scan(after_seq, [&](const Row& row) {
+    Chain chain(after_seq, std::move(prev));
+    r.journal.engine().scan(after_seq, [&](const Row& row) {
       std::optional<events::Event> event;
       auto problems = chain.check(row, event);
       if (!problems.empty()) r.fail(problems.front());
@@ -368,13 +323,13 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
     projections::Views views;
     std::vector<std::string> order;
     JournalSnapshot snap;
-    Chain chain(r.journal, 0, store::Journal::genesis_hash());
+    Chain chain(0, store::genesis_hash());
     std::uint64_t total = 0;
     if (limit.progress) {
       total = r.journal.newest_seq();
       if (limit.seq) total = std::min(total, *limit.seq);
     }
-    r.journal.scan(0, [&](const Row& row) {
+    r.journal.engine().scan(0, [&](const Row& row) {
       if (limit.seq && row.seq > *limit.seq) return false;
       if (limit.progress && row.seq % 8192 == 0) limit.progress(row.seq, std::max(total, row.seq));
       if (limit.time && at(row.recorded_at) > *limit.time) return false;
@@ -431,7 +386,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
     projections::Views views;
     std::vector<std::string> order;
     std::uint64_t total = r.journal.newest_seq();
-    Chain chain(r.journal, 0, store::Journal::genesis_hash());
+    Chain chain(0, store::genesis_hash());
 
     auto problem = [&](std::uint64_t seq, std::string what) {
       if (report.problems.size() < std::max<std::size_t>(options.max_problems, 1)) {
@@ -532,8 +487,8 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
       for (int round = 0; round < 5; ++round) {
         const std::uint64_t seen = registry.last_seq();
         if (seen > report.last_seq) {
-          r.journal.scan(report.last_seq,
-                         [&](const Row& row) { return row.seq <= seen && visit(row); });
+          r.journal.engine().scan(report.last_seq,
+                                  [&](const Row& row) { return row.seq <= seen && visit(row); });
           total = std::max(total, report.last_seq);
           if (!report.problems.empty()) return;
         }
@@ -569,7 +524,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
     auto opening = std::async(std::launch::async, [path = r.path] {
       return Registry::open(path, Options{.read_only = true});
     });
-    r.journal.scan(0, visit);
+    r.journal.engine().scan(0, visit);
     total = report.events;
     progress();
     if (report.problems.empty()) {
@@ -605,7 +560,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
                        " (its newest events were removed, or it is another file)");
       } else {
         const std::string stored =
-            d.seq == 0 ? store::Journal::genesis_hash() : r.journal.stored_hash(d.seq);
+            d.seq == 0 ? store::genesis_hash() : r.journal.stored_hash(d.seq);
         if (stored.empty()) {
           problem(0, what + "event " + std::to_string(d.seq) + " missing");
         } else if (hex(stored) != d.hash) {
@@ -625,7 +580,7 @@ JournalDigest JournalReader::digest() {
   return impl_->guard([&] {
     Impl& r = *impl_;
     const std::uint64_t seq = r.journal.newest_seq();
-    const std::string hash = seq == 0 ? store::Journal::genesis_hash() : r.journal.stored_hash(seq);
+    const std::string hash = seq == 0 ? store::genesis_hash() : r.journal.stored_hash(seq);
     return JournalDigest{.seq = seq, .hash = hex(hash)};
   });
 }
@@ -640,7 +595,7 @@ TaskHistory JournalReader::history(std::string_view task_id, const ReplayLimit& 
     if (limit.time) {
       // The prefix ends before the first event recorded after `time`, wherever it is.
       std::uint64_t last = 0;
-      r.journal.scan(0, [&](const Row& row) {
+      r.journal.engine().scan(0, [&](const Row& row) {
         if (row.seq > up_to || at(row.recorded_at) > *limit.time) return false;
         last = row.seq;
         return true;
@@ -653,21 +608,15 @@ TaskHistory JournalReader::history(std::string_view task_id, const ReplayLimit& 
     std::string spec;  // task->spec, kept apart while folding (no event after the first changes it)
     SessionTask before;
     const std::string id(task_id);
-    r.journal.scan_task(task_id, up_to, [&](const Row& row, std::string_view prev) {
+    store::ThrowingReporter reporter(r.path.string());
+    store::ChainHasher hasher;
+    store::ChainVerifier verifier(0, store::genesis_hash(), reporter, hasher);
+    r.journal.engine().scan_task(task_id, up_to, [&](const Row& row, std::string_view prev) {
       auto fail = [&](const std::string& what) {
         r.fail(Problem{row.seq, ErrorCode::Corrupt, event_prefix(row.seq) + what});
       };
-      if (prev.empty()) {
-        fail("previous event " + std::to_string(row.seq - 1) + " missing (sequence gap)");
-      }
-      if (row.version < 0 || row.version > UINT32_MAX ||
-          r.journal.chain_hash(prev, row) != row.hash) {
-        fail("hash mismatch (row altered, removed or reordered)");
-      }
-      std::vector<Problem> problems;
-      std::optional<events::Event> event;
-      decode_row(row, problems, event);
-      if (!problems.empty()) r.fail(problems.front());
+      std::optional<events::Event> event(std::in_place);
+      verifier.check_linked(row, prev, *event);  // throws at the first problem
 
       TaskHistoryStep step;
       step.event = to_public(*event, static_cast<std::uint32_t>(row.version));

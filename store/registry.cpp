@@ -20,135 +20,18 @@
 #include "events/event.hpp"
 #include "events/ids.hpp"
 #include "events/validate.hpp"
+#include "projections/commands.hpp"
+#include "projections/notices.hpp"
 #include "projections/views.hpp"
-#include "store/file_checks.hpp"
 #include "store/handoff.hpp"
 #include "store/journal.hpp"
+#include "store/sqlite/file_checks.hpp"
 #include "taskjournal/lifecycle.hpp"
 
 namespace taskjournal {
 namespace {
 
-constexpr std::size_t kMaxTaskIdBytes = 256;
-
-[[noreturn]] void invalid(const std::string& what) {
-  throw Error(ErrorCode::InvalidArgument, "invalid argument: " + what);
-}
-
-// True if `t` can be written in RFC 3339 (years 0000–9999); event times (which also give generated
-// ids their time field, counted from 1970) must moreover not lie before 1970.
-// Compared as time points: a year_month_day of an extreme time wraps around.
-bool in_rfc3339_range(Timestamp t, bool before_1970 = false) {
-  using namespace std::chrono;
-  static const Timestamp first = sys_days{year{0} / January / 1};
-  static const Timestamp end = sys_days{year{10000} / January / 1};
-  return t >= (before_1970 ? first : Timestamp{}) && t < end;
-}
-
-void check_text(std::string_view field, std::string_view value) {
-  if (!events::is_valid_utf8(value)) invalid(std::string(field) + " is not valid UTF-8");
-}
-void check_optional_text(std::string_view field, const std::optional<std::string>& value) {
-  if (value) check_text(field, *value);
-}
-void check_json(std::string_view field, std::string_view value) {
-  switch (events::check_json(value)) {
-    case events::JsonCheck::Valid:
-      return;
-    case events::JsonCheck::NumberOutOfRange:
-      invalid(std::string(field) +
-              " holds a number out of range (beyond the range of a double, about 1.8e308): "
-              "taskjournal does not store such numbers; send it as a string");
-    case events::JsonCheck::Invalid:
-      break;
-  }
-  invalid(std::string(field) + " is not valid JSON text");
-}
-
-void check_links(const TaskLinks& links) {
-  check_optional_text("links.child_session_id", links.child_session_id);
-  check_optional_text("links.remote_task_id", links.remote_task_id);
-  for (const auto& id : links.resource_ids) check_text("links.resource_ids", id);
-}
-
-void check_artifact(std::string_view field, const TaskArtifact& a) {
-  const std::string f(field);
-  check_text(f + ".name", a.name);
-  check_text(f + ".type", a.type);
-  check_optional_text(f + ".path", a.path);
-  check_optional_text(f + ".url", a.url);
-}
-
-void check_create(const CreateSessionTask& input) {
-  if (input.session_id.empty()) invalid("session_id is empty");
-  check_text("session_id", input.session_id);
-  if (input.id) {
-    if (input.id->empty()) invalid("id is empty");
-    if (input.id->size() > kMaxTaskIdBytes) {
-      invalid("id is longer than " + std::to_string(kMaxTaskIdBytes) + " bytes");
-    }
-    check_text("id", *input.id);
-  }
-  if (input.kind.empty()) invalid("kind is empty");
-  check_text("kind", input.kind);
-  check_text("display_name", input.display_name);
-  check_json("spec", input.spec);
-  check_links(input.links);
-}
-
-void check_update(const SessionTaskUpdate& u) {
-  check_optional_text("state_detail", u.state_detail);
-  if (u.progress) {
-    check_optional_text("progress.unit", u.progress->unit);
-    check_optional_text("progress.label", u.progress->label);
-  }
-  if (u.input_request) {
-    check_text("input_request.id", u.input_request->id);
-    check_text("input_request.prompt", u.input_request->prompt);
-    if (u.input_request->expected) check_json("input_request.expected", *u.input_request->expected);
-  }
-  check_optional_text("summary", u.summary);
-  check_optional_text("result_path", u.result_path);
-  if (u.artifacts) {
-    for (const auto& a : *u.artifacts) check_artifact("artifacts", a);
-  }
-  if (u.append_artifact) check_artifact("append_artifact", *u.append_artifact);
-  if (u.error) {
-    check_text("error.kind", u.error->kind);
-    check_text("error.message", u.error->message);
-  }
-  if (u.links) check_links(*u.links);
-  check_optional_text("worker_id", u.worker_id);
-  if (u.heartbeat_at && !in_rfc3339_range(*u.heartbeat_at, /*before_1970=*/true)) {
-    invalid("heartbeat_at is outside the years 0000-9999");
-  }
-}
-
-void check_message(const NewTaskMessage& m) {
-  for (const auto& part : m.content) {
-    if (const auto* t = std::get_if<TextPart>(&part)) {
-      check_text("content text part", t->text);
-    } else {
-      check_json("content data part", std::get<DataPart>(part).data);
-    }
-  }
-  check_optional_text("in_reply_to", m.in_reply_to);
-}
-
-bool is_blank(std::string_view s) {
-  return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
-}
-
-std::string task_label(const SessionTask& task) {
-  return "Task \"" + task.display_name + "\" (" + task.id + ")";
-}
-
-// One notification to deliver after the commit, in order.
-struct Notice {
-  std::optional<RegistryEvent> event;
-  std::optional<std::pair<TaskTransition, SessionTask>> transition;
-  std::optional<WakeNotice> wake;
-};
+using projections::Notice;
 
 Timestamp system_now() {
   return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
@@ -181,7 +64,7 @@ struct Registry::Impl {
   // fails the call before anything is written.
   Timestamp now() const {
     const Timestamp t = options.clock ? options.clock() : system_now();
-    if (!in_rfc3339_range(t)) {
+    if (!projections::in_time_range(t, /*event_time=*/true)) {
       throw Error(ErrorCode::InvalidArgument,
                   "invalid argument: the clock (Options::clock) returned " +
                       std::to_string(t.time_since_epoch().count()) +
@@ -190,6 +73,8 @@ struct Registry::Impl {
     }
     return t;
   }
+  // now() as the commands' clock, asked only once a command passed its checks.
+  const projections::Clock clock_ = [this] { return now(); };
 
   // The registry's lock. A call from inside this registry's own batch body would deadlock (or
   // nest transactions): refuse it instead.
@@ -267,7 +152,7 @@ struct Registry::Impl {
   }
 
   // Restores the views from checkpoint `info`; false (views untouched) if it is not usable.
-  bool restore(const store::Journal::CheckpointInfo& info) {
+  bool restore(const store::CheckpointInfo& info) {
     if (info.format != events::kCheckpointFormat) {
       return ignore_checkpoint(info.seq, "format " + std::to_string(info.format) +
                                              " (this build reads format " +
@@ -303,7 +188,7 @@ struct Registry::Impl {
   // busy and restores a large checkpoint in about half the time. What either side throws
   // propagates here.
   void read_checkpoint_entries(
-      const store::Journal::CheckpointInfo& info,
+      const store::CheckpointInfo& info,
       const std::function<void(std::vector<events::CheckpointEntry>&&)>& sink) {
     using Entries = std::vector<events::CheckpointEntry>;
     auto decode = [](std::string_view chunk) { return events::decode_checkpoint_chunk(chunk); };
@@ -530,73 +415,34 @@ struct Registry::Impl {
   // ---- the commands: validate against the transaction's view, append one event -------------
 
   SessionTask create(Transaction& tx, const CreateSessionTask& input) {
-    check_create(input);
-    if (input.id) {
-      if (const SessionTask* found = tx.find_any(*input.id)) {
-        if (found->session_id != input.session_id) {
-          throw Error(ErrorCode::Conflict,
-                      "task id " + *input.id + " already exists under a different session");
-        }
-        return *found;
-      }
-    }
-    const Timestamp now = this->now();
-    CreateSessionTask stored = input;
-    if (!stored.id) stored.id = events::new_id("task_", now);
-    std::string task_id = *stored.id;
-    return tx.append(events::Event{.recorded_at = now,
-                                   .session_id = input.session_id,
-                                   .task_id = std::move(task_id),
-                                   .payload = events::TaskCreated{std::move(stored)}});
+    auto decision =
+        projections::decide_create(input, input.id ? tx.find_any(*input.id) : nullptr, clock_);
+    if (decision.existing) return *decision.existing;
+    return tx.append(std::move(*decision.event));
   }
 
   std::optional<SessionTask> update(Transaction& tx, std::string_view session_id,
                                     std::string_view task_id, const SessionTaskUpdate& update) {
-    check_update(update);
-    const SessionTask* task = tx.find(session_id, task_id);
-    if (!task) return std::nullopt;
-    if (update.increment_attempt && task->attempt == std::numeric_limits<std::int32_t>::max()) {
-      invalid("increment_attempt would overflow attempt of task " + task->id);
-    }
-    return tx.append(events::Event{.recorded_at = now(),
-                                   .session_id = std::string(session_id),
-                                   .task_id = std::string(task_id),
-                                   .payload = events::TaskUpdated{update}});
+    auto event = projections::decide_update(session_id, task_id, update,
+                                            tx.find(session_id, task_id), clock_);
+    if (!event) return std::nullopt;
+    return tx.append(std::move(*event));
   }
 
   std::optional<SessionTask> request_cancel(Transaction& tx, std::string_view session_id,
                                             std::string_view task_id) {
-    if (!tx.find(session_id, task_id)) return std::nullopt;
-    return tx.append(events::Event{.recorded_at = now(),
-                                   .session_id = std::string(session_id),
-                                   .task_id = std::string(task_id),
-                                   .payload = events::CancelRequested{}});
+    auto event =
+        projections::decide_cancel(session_id, task_id, tx.find(session_id, task_id), clock_);
+    if (!event) return std::nullopt;
+    return tx.append(std::move(*event));
   }
 
   TaskMessage record_message(Transaction& tx, std::string_view session_id, std::string_view task_id,
                              const NewTaskMessage& message) {
-    check_message(message);
-    const SessionTask* task = tx.find(session_id, task_id);
-    if (!task) {
-      throw Error(ErrorCode::NotFound,
-                  "no task " + std::string(task_id) + " in session " + std::string(session_id));
-    }
-    if (message.expected_attempt && *message.expected_attempt != task->attempt) {
-      throw Error(ErrorCode::StaleAttempt, "stale attempt for task " + task->id + ": expected " +
-                                               std::to_string(*message.expected_attempt) +
-                                               ", current " + std::to_string(task->attempt));
-    }
-    const Timestamp now = this->now();
-    TaskMessage stored{.id = events::new_id("tmsg_", now),
-                       .task_id = std::string(task_id),
-                       .direction = message.direction,
-                       .content = message.content,
-                       .in_reply_to = message.in_reply_to,
-                       .created_at = now};
-    tx.append(events::Event{.recorded_at = now,
-                            .session_id = std::string(session_id),
-                            .task_id = std::string(task_id),
-                            .payload = events::MessageRecorded{stored}});
+    auto event = projections::decide_message(session_id, task_id, message,
+                                             tx.find(session_id, task_id), clock_);
+    TaskMessage stored = std::get<events::MessageRecorded>(event.payload).message;
+    tx.append(std::move(event));
     return stored;
   }
 
@@ -619,74 +465,10 @@ struct Registry::Impl {
     return !event_signal.empty() || !transition_signal.empty() || !wake_signal.empty();
   }
 
-  // Appends the notices of CONTRACT §5 for one folded event.
+  // Appends the notices of docs/contract.md §5 for one folded event.
   void notices_for(const events::Event& event, const projections::Applied& a,
                    std::vector<Notice>& out) {
-    if (!has_slots()) return;
-    const SessionTask& task = *a.task;
-    auto task_event = [&](std::string type) {
-      out.push_back({.event = RegistryEvent{.type = std::move(type),
-                                            .seq = event.seq,
-                                            .session_id = task.session_id,
-                                            .task_id = task.id,
-                                            .task = task}});
-    };
-    auto transition = [&](TaskTransition t, std::string text) {
-      const bool wake =
-          task.wake_policy == TaskWakePolicy::OnActivity ||
-          (task.wake_policy == TaskWakePolicy::OnTerminal && t == TaskTransition::Terminal);
-      Notice n{.transition = std::pair{t, task}};
-      if (wake) {
-        n.wake = WakeNotice{.session_id = task.session_id,
-                            .task_id = task.id,
-                            .transition = t,
-                            .text = std::move(text)};
-      }
-      out.push_back(std::move(n));
-    };
-
-    std::visit(
-        [&](const auto& payload) {
-          using P = std::decay_t<decltype(payload)>;
-          if constexpr (std::is_same_v<P, events::TaskCreated>) {
-            task_event("task.created");
-          } else if constexpr (std::is_same_v<P, events::TaskUpdated>) {
-            task_event("task.updated");
-            const auto& asked = payload.update.state;
-            if (asked && is_terminal(*asked) && !is_terminal(a.state_before) &&
-                is_terminal(task.state)) {
-              std::string text =
-                  task_label(task) + " finished: " + std::string(to_string(task.state)) + ".";
-              if (task.summary) text += "\n- summary: " + *task.summary;
-              if (task.result_path) text += "\n- result_path: " + *task.result_path;
-              transition(TaskTransition::Terminal, std::move(text));
-            }
-            if (a.state_before != SessionTaskState::AwaitingInput &&
-                task.state == SessionTaskState::AwaitingInput) {
-              const std::string prompt = task.input_request ? task.input_request->prompt : "";
-              transition(TaskTransition::AwaitingInput,
-                         task_label(task) + " is awaiting input: " + prompt);
-            }
-          } else if constexpr (std::is_same_v<P, events::CancelRequested>) {
-            if (a.cancel_set) task_event("task.updated");
-          } else {
-            const TaskMessage& message = *a.message;
-            const bool inbound = message.direction == TaskMessageDirection::Inbound;
-            out.push_back({.event = RegistryEvent{
-                               .type = inbound ? "task.message.sent" : "task.message.received",
-                               .seq = event.seq,
-                               .session_id = task.session_id,
-                               .task_id = task.id,
-                               .message = message}});
-            if (a.resumed) task_event("task.updated");
-            if (!inbound) {
-              std::string text = task_message_text(message.content);
-              if (is_blank(text)) text = "structured progress update";
-              transition(TaskTransition::Message, task_label(task) + " sent a message: " + text);
-            }
-          }
-        },
-        event.payload);
+    if (has_slots()) projections::notices_for(event, a, out);
   }
 
   void notify(const std::vector<Notice>& notices) {

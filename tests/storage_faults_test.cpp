@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "store/journal.hpp"
+#include "store/sqlite/engine.hpp"
 #include "support/fake_clock.hpp"
 #include "support/processes.hpp"
 #include "taskjournal/taskjournal.hpp"

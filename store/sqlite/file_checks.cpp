@@ -1,4 +1,4 @@
-#include "store/file_checks.hpp"
+#include "store/sqlite/file_checks.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,0 +1,107 @@
+// The storage seam (internal): what a storage engine offers the journal, whatever holds the rows.
+//
+// An engine stores rows and checkpoint chunks and runs transactions; it checks nothing of their
+// content. store::Journal above it encodes events, computes and verifies the hash chain
+// (store/chain.hpp), and hands the registry and the reader verified events, so every engine
+// verifies the same way. The SQLite engine is in store/sqlite/; one place, store/open.hpp, picks
+// the engine for a location. Modelled on LogCabin's Storage/Log.h: each method says what it
+// returns for an empty journal and how long a result stays valid.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/chain.hpp"
+#include "taskjournal/options.hpp"
+
+namespace taskjournal::store {
+
+/// How to open an engine.
+struct EngineConfig {
+  std::string location;  ///< a file path or ":memory:" (SQLite)
+  bool read_only = false;
+  Durability durability = Durability::Full;
+  std::chrono::milliseconds busy_timeout{5000};
+  bool exclusive = false;  ///< no other connection may use the journal while this one is open
+};
+
+/// One stored checkpoint's head row (README "Checkpoints").
+struct CheckpointInfo {
+  std::uint64_t seq = 0;  ///< the last event it covers
+  std::string hash;       ///< that event's hash, as the checkpoint recorded it
+  std::int64_t format = 0;
+  std::int64_t chunks = 0;
+  std::uint64_t tasks = 0;     ///< as the checkpoint says: a hint, not checked
+  std::uint64_t messages = 0;  ///< likewise
+};
+
+/// One connection to one journal. Not thread-safe: the Registry serialises its use. Every
+/// method throws taskjournal::Error naming the journal: Busy when the journal stayed locked by
+/// another writer beyond the busy timeout, ReadOnly for a write on a read-only engine, Corrupt
+/// for stored data the engine cannot read, Storage for any other failure.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  /// The journal's name for messages: the file path (no secrets).
+  virtual const std::string& name() const noexcept = 0;
+
+  /// True if another connection committed since the previous call (true on the first call).
+  virtual bool changed_by_others() = 0;
+
+  /// Calls `sink` for every row with seq > after_seq, in sequence order, until it returns
+  /// false; nothing for an empty journal. Reads one snapshot. Views are valid during the call.
+  virtual void scan(std::uint64_t after_seq, const std::function<bool(const EventRow&)>& sink) = 0;
+
+  /// Calls `sink` for every row of task `task_id` (any session) with seq <= up_to_seq, in
+  /// sequence order, with the stored hash of the row before it (seq - 1: genesis_hash() for
+  /// event 1, empty when that row is missing), until it returns false. Found through an index
+  /// that nothing checks: callers compare counts. One snapshot; views valid during the call.
+  virtual void scan_task(
+      std::string_view task_id, std::uint64_t up_to_seq,
+      const std::function<bool(const EventRow&, std::string_view prev_hash)>& sink) = 0;
+
+  /// The stored hash of event `seq`; empty if there is no such row.
+  virtual std::string stored_hash(std::uint64_t seq) = 0;
+  /// The largest sequence number stored, unchecked; 0 for an empty journal.
+  virtual std::uint64_t newest_seq() = 0;
+  /// The schema version the journal declares.
+  virtual int schema_version() = 0;
+  /// True if the journal is read as a snapshot that does not see later writes (SQLite's
+  /// immutable mode where its -shm file cannot be made).
+  virtual bool snapshot_only() const noexcept { return false; }
+
+  /// Opens the write transaction, taking the journal's write lock (waiting up to the busy
+  /// timeout). Throws ReadOnly on a read-only engine.
+  virtual void begin_write() = 0;
+  /// Stores `row` as it is. Throws Storage if no write transaction is open (also when the
+  /// engine rolled it back after an earlier failure) or the statement fails.
+  virtual void append(const EventRow& row) = 0;
+  /// Commits the write transaction. Throws Storage if none is open.
+  virtual void commit() = 0;
+  /// Rolls back the write transaction if one is open; never throws.
+  virtual void rollback() noexcept = 0;
+
+  /// The stored checkpoints, newest first; none if the journal has none.
+  virtual std::vector<CheckpointInfo> checkpoints() = 0;
+  /// Calls `sink(n, data, digest)` for each stored chunk of checkpoint `seq` in order of n, as
+  /// stored, unchecked. Views valid during the call.
+  virtual void scan_checkpoint(std::uint64_t seq,
+                               const std::function<void(std::int64_t n, std::string_view data,
+                                                        std::string_view digest)>& sink) = 0;
+  /// Stores a checkpoint in one transaction of its own: does nothing (and returns false without
+  /// calling `produce`) if one of info.seq exists; otherwise calls `produce` with a sink that
+  /// stores each (data, digest) chunk in order, then the head row (format, chunks filled in),
+  /// deletes all but the newest `keep` checkpoints, commits, and returns true.
+  using ChunkWriter = std::function<void(std::string_view data, std::string_view digest)>;
+  virtual bool write_checkpoint(const CheckpointInfo& info, std::int64_t created_at,
+                                const std::function<void(const ChunkWriter&)>& produce,
+                                int keep) = 0;
+};
+
+}  // namespace taskjournal::store
