@@ -1,5 +1,5 @@
-// JSON forms: the public JSON of tasks and messages (CONTRACT §6), RFC 3339 timestamps, and the
-// JSON of event payloads (JournalEntry::payload).
+// JSON forms: the public JSON of tasks and messages (docs/contract.md §6), RFC 3339 timestamps, and
+// the JSON of event payloads (JournalEntry::payload).
 //
 // Stored JSON (spec, expected, data) is embedded as a value by streaming it through RapidJSON's
 // iterative reader straight into the writer: no DOM, no recursion, numbers copied verbatim.

@@ -1,5 +1,5 @@
-// apply_task_update: the only code that changes a task (CONTRACT §3). Live writes and replay both
-// reach it through Views::apply, so they cannot drift apart.
+// apply_task_update: the only code that changes a task (docs/contract.md §3). Live writes and
+// replay both reach it through Views::apply, so they cannot drift apart.
 #include "taskjournal/lifecycle.hpp"
 
 #include <algorithm>

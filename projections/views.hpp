@@ -65,10 +65,10 @@ class Views {
   /// The task with this id in any session (for create's conflict check); nullptr if none.
   const SessionTask* find_any(std::string_view task_id) const noexcept;
 
-  /// CONTRACT §4 list: the session's tasks in creation order, exact-match filter.
+  /// docs/contract.md §4 list: the session's tasks in creation order, exact-match filter.
   std::vector<SessionTask> list(std::string_view session_id, const SessionTaskFilter& filter) const;
 
-  /// CONTRACT §4 list_messages semantics (cursor, limit, most recent N).
+  /// docs/contract.md §4 list_messages semantics (cursor, limit, most recent N).
   std::vector<TaskMessage> messages(std::string_view session_id, std::string_view task_id,
                                     std::optional<std::uint32_t> limit,
                                     std::optional<std::string_view> after_id) const;

@@ -627,7 +627,7 @@ Subscription connect_guarded(Signal& signal, Slot slot) {
     try {
       slot(args...);
     } catch (...) {
-      // A subscriber's failure never undoes or fails a committed write (CONTRACT §5).
+      // A subscriber's failure never undoes or fails a committed write (docs/contract.md §5).
     }
   });
   return Subscription([connection]() mutable { connection.disconnect(); });

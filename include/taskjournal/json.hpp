@@ -1,4 +1,4 @@
-// The public JSON form of tasks and messages (CONTRACT §6).
+// The public JSON form of tasks and messages (docs/contract.md §6).
 #pragma once
 
 #include <optional>

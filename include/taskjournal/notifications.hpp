@@ -1,4 +1,4 @@
-// What the registry tells in-process subscribers after a change is durable (CONTRACT §5).
+// What the registry tells in-process subscribers after a change is durable (docs/contract.md §5).
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,8 @@ struct RegistryEvent {
   bool operator==(const RegistryEvent&) const = default;
 };
 
-/// A wake-up for the task's session, sent by the task's wake policy with CONTRACT §5's text.
+/// A wake-up for the task's session, sent by the task's wake policy with docs/contract.md §5's
+/// text.
 struct WakeNotice {
   std::string session_id;
   std::string task_id;

@@ -34,7 +34,7 @@ struct JournalEvent {
   bool operator==(const JournalEvent&) const = default;
 };
 
-/// Why the lifecycle rules (CONTRACT §3) dropped an update whole.
+/// Why the lifecycle rules (docs/contract.md §3) dropped an update whole.
 enum class DropReason {
   None,      ///< not dropped (also: not an update)
   Fenced,    ///< rule 1: expected_attempt differs from the task's attempt
@@ -141,7 +141,7 @@ struct VerifyReport {
   bool ok() const noexcept { return problems.empty(); }
 };
 
-/// One field whose public JSON (CONTRACT §6) differs between two snapshots of a task.
+/// One field whose public JSON (docs/contract.md §6) differs between two snapshots of a task.
 struct FieldChange {
   std::string field;           ///< "state", "attempt", "progress", …
   std::optional<Json> before;  ///< the field's JSON before; nullopt when absent
@@ -210,7 +210,8 @@ TASKJOURNAL_API std::string to_json(const JournalDigest& digest);
 /// [,"first_event_at":…][,"last_event_at":…],"sessions":…,"tasks":…,"tasks_by_state":{…},
 /// "tasks_by_kind":{…},"messages":…}
 TASKJOURNAL_API std::string to_json(const JournalSummary& summary);
-/// {"task":{…},"messages":[…]}: the task in its public JSON (CONTRACT §6), messages oldest first.
+/// {"task":{…},"messages":[…]}: the task in its public JSON (docs/contract.md §6), messages oldest
+/// first.
 TASKJOURNAL_API std::string to_json(const TaskView& view);
 
 /// How JournalReader opens a journal.
@@ -220,7 +221,8 @@ struct ReaderOptions {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
-/// The members of to_json(task) (CONTRACT §6), in order: (field name, the value's JSON text).
+/// The members of to_json(task) (docs/contract.md §6), in order: (field name, the value's JSON
+/// text).
 TASKJOURNAL_API std::vector<std::pair<std::string, Json>> task_fields(const SessionTask& task);
 
 /// The fields of the public JSON forms of `before` and `after` that differ, in the order of the

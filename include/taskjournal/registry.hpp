@@ -54,7 +54,7 @@ struct OpenReport {
   std::vector<std::string> ignored_checkpoints;
 };
 
-/// The session task registry of CONTRACT.md, stored as an append-only journal of events.
+/// The session task registry of docs/contract.md, stored as an append-only journal of events.
 ///
 /// Thread safety: one Registry may be used from any number of threads at once. Several Registry
 /// objects, in one process or in several, may share one journal file: every write decides against
@@ -90,14 +90,14 @@ class TASKJOURNAL_API Registry {
   Registry& operator=(const Registry&) = delete;
   ~Registry();
 
-  /// Creates a task (CONTRACT §4). Without `input.id`, generates `task_<uuidv7>`. If the id exists
-  /// in the same session, returns the stored task unchanged and writes nothing.
-  /// Throws Error(Conflict) if the id exists under another session, Error(InvalidArgument) for
-  /// bad input (empty session id or kind, an id empty or over 256 bytes, a string that is not
-  /// UTF-8, a spec that is not JSON), Error(ReadOnly) on a read-only registry.
+  /// Creates a task (docs/contract.md §4). Without `input.id`, generates `task_<uuidv7>`. If the id
+  /// exists in the same session, returns the stored task unchanged and writes nothing. Throws
+  /// Error(Conflict) if the id exists under another session, Error(InvalidArgument) for bad input
+  /// (empty session id or kind, an id empty or over 256 bytes, a string that is not UTF-8, a spec
+  /// that is not JSON), Error(ReadOnly) on a read-only registry.
   SessionTask create(const CreateSessionTask& input);
 
-  /// Applies `update` by CONTRACT §3 and returns the task, also when the rules dropped it.
+  /// Applies `update` by docs/contract.md §3 and returns the task, also when the rules dropped it.
   /// nullopt (nothing written) if the task is missing or belongs to another session.
   /// Throws Error(InvalidArgument) for a string that is not UTF-8, an `expected` that is not JSON,
   /// or an increment_attempt that would overflow; Error(ReadOnly) on a read-only registry.
@@ -134,15 +134,17 @@ class TASKJOURNAL_API Registry {
   /// The task's events in journal order (its audit trail); empty if missing or foreign.
   std::vector<JournalEntry> history(std::string_view session_id, std::string_view task_id);
 
-  /// Calls `slot` for every notification of CONTRACT §5, after the commit, in the writing thread.
-  /// Exceptions thrown by the slot are swallowed: they never fail the call or stop other slots.
+  /// Calls `slot` for every notification of docs/contract.md §5, after the commit, in the writing
+  /// thread. Exceptions thrown by the slot are swallowed: they never fail the call or stop other
+  /// slots.
   Subscription on_event(std::function<void(const RegistryEvent&)> slot);
 
   /// Calls `slot` for each transition (terminal, awaiting input, outbound message), whatever the
   /// task's wake policy, with the task's snapshot after the change.
   Subscription on_transition(std::function<void(TaskTransition, const SessionTask&)> slot);
 
-  /// Calls `slot` for each wake-up the task's wake policy asks for, with CONTRACT §5's text.
+  /// Calls `slot` for each wake-up the task's wake policy asks for, with docs/contract.md §5's
+  /// text.
   Subscription on_wake(std::function<void(const WakeNotice&)> slot);
 
   /// Runs `body` as one transaction (group commit): every call made through the Batch is

@@ -1,4 +1,4 @@
-// Value types of the session task registry (CONTRACT.md §1–§2, §4).
+// Value types of the session task registry (docs/contract.md §1–§2, §4).
 //
 // Plain aggregates: designated initializers work, copies are deep, `==` compares every field.
 // They hold no resources and are safe to share between threads like any std value type.
@@ -35,7 +35,7 @@ TASKJOURNAL_API std::string_view to_string(SessionTaskState state) noexcept;
 TASKJOURNAL_API std::optional<SessionTaskState> parse_session_task_state(
     std::string_view text) noexcept;
 
-/// Whom a task wakes when something happens to it (CONTRACT §5).
+/// Whom a task wakes when something happens to it (docs/contract.md §5).
 enum class TaskWakePolicy { Silent, OnTerminal, OnActivity };
 
 /// "silent", "on_terminal", "on_activity".
@@ -91,7 +91,7 @@ struct TaskLinks {
   bool operator==(const TaskLinks&) const = default;
 };
 
-/// The task record (CONTRACT §2).
+/// The task record (docs/contract.md §2).
 struct SessionTask {
   std::string id;
   std::string session_id;
@@ -132,7 +132,7 @@ struct CreateSessionTask {
   bool operator==(const CreateSessionTask&) const = default;
 };
 
-/// A partial change of a task; an absent field means "unchanged" (CONTRACT §3).
+/// A partial change of a task; an absent field means "unchanged" (docs/contract.md §3).
 struct SessionTaskUpdate {
   std::optional<SessionTaskState> state;
   std::optional<std::string> state_detail;

@@ -103,8 +103,8 @@ const std::vector<Command>& commands() {
        {{"--format", true}, kBusy},
        "usage: taskjournal-replay export FILE [--format jsonl]\n"
        "  One JSON object per line and per task, in creation order:\n"
-       "  {\"task\":{...},\"messages\":[...]} with the task in the public JSON form of CONTRACT "
-       "§6\n"
+       "  {\"task\":{...},\"messages\":[...]} with the task in the public JSON form of "
+       "docs/contract.md §6\n"
        "  (spec secrets redacted) and its messages oldest first.\n"},
       {"follow",
        {"FILE"},
