@@ -21,6 +21,11 @@
 
 namespace taskjournal::store {
 
+/// The journal's schema version, the same in every engine (README "Storage format").
+inline constexpr int kSchemaVersion = 1;
+/// Marks a taskjournal journal ("TJRN"): SQLite's application_id, a meta row elsewhere.
+inline constexpr std::int32_t kApplicationId = 0x544A524E;
+
 /// How to open an engine.
 struct EngineConfig {
   std::string location;  ///< a file path or ":memory:" (SQLite)

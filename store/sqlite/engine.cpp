@@ -64,8 +64,6 @@ constexpr const char* kReadAfterSql =
     "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash FROM events "
     "WHERE seq > ? ORDER BY seq";
 
-constexpr int kSchemaVersion = 1;
-constexpr std::int32_t kApplicationId = 0x544A524E;  // "TJRN"
 
 const char* const kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS events (
