@@ -16,9 +16,11 @@ namespace taskjournal {
 namespace {
 
 const std::vector<std::pair<SessionTaskState, std::string_view>> kStates{
-    {SessionTaskState::Queued, "queued"},       {SessionTaskState::Running, "running"},
+    {SessionTaskState::Queued, "queued"},
+    {SessionTaskState::Running, "running"},
     {SessionTaskState::AwaitingInput, "awaiting_input"},
-    {SessionTaskState::Succeeded, "succeeded"}, {SessionTaskState::Failed, "failed"},
+    {SessionTaskState::Succeeded, "succeeded"},
+    {SessionTaskState::Failed, "failed"},
     {SessionTaskState::Canceled, "canceled"}};
 
 const std::vector<std::pair<TaskWakePolicy, std::string_view>> kPolicies{
@@ -59,7 +61,8 @@ TEST(Names, SessionTaskStateParserAcceptsOnlyTheExactName) {
       EXPECT_EQ(parse_session_task_state(miss), std::nullopt) << '"' << miss << '"';
     }
   }
-  for (const std::string_view other : {"", "cancelled", "done", "awaiting-input", "awaitinginput"}) {
+  for (const std::string_view other :
+       {"", "cancelled", "done", "awaiting-input", "awaitinginput"}) {
     EXPECT_EQ(parse_session_task_state(other), std::nullopt) << other;
   }
 }
