@@ -95,9 +95,9 @@ TEST(Handoff, AFullQueueBlocksThePushUntilTheConsumerTakesAnItem) {
   EXPECT_FALSE(pushed.load());
   EXPECT_EQ(q.pop(), 0);  // makes room
   EXPECT_EQ(q.pop(), 1);
-  EXPECT_EQ(q.pop(), 2);  // waits for the producer's push
+  EXPECT_EQ(q.pop(), 2);             // waits for the producer's push
+  EXPECT_EQ(q.pop(), std::nullopt);  // waits for close(), which follows `pushed = true`
   EXPECT_TRUE(pushed.load());
-  EXPECT_EQ(q.pop(), std::nullopt);
   producer.join();
 }
 
