@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/errors.hpp"
 #include "support/fake_clock.hpp"
+#include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
 using namespace taskjournal;
+using taskjournal::testing::error_code;
 using taskjournal::testing::FakeClock;
 
 namespace {
@@ -17,33 +20,10 @@ struct Env {
   Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
 };
 
-template <class F>
-std::optional<ErrorCode> error_code(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return std::nullopt;
-}
-
-class TempFile {
- public:
-  TempFile() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("taskjournal-batch-test-" + std::to_string(rd()) + ".db");
-  }
-  ~TempFile() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::error_code ec;
-      std::filesystem::remove(path_.string() + suffix, ec);
-    }
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+// A journal file in a TempDir of its own.
+struct TempFile {
+  taskjournal::testing::TempDir dir{"taskjournal-batch-test"};
+  std::filesystem::path path() const { return dir / "j.db"; }
 };
 
 // The same calls, through any of Registry or Batch.

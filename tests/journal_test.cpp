@@ -13,6 +13,8 @@
 
 #include "events/event.hpp"
 #include "support/fake_clock.hpp"
+#include "support/raw_journal.hpp"
+#include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
 namespace fs = std::filesystem;
@@ -20,45 +22,9 @@ using namespace taskjournal;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("taskjournal-journal-test-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
-// Raw SQL on a journal file, as a tool other than taskjournal would run it.
-void raw_sql(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string message = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << message;
-}
-
-std::string raw_sql_error(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string message = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  return message;
-}
+using taskjournal::testing::raw_sql;
+using taskjournal::testing::raw_sql_error;
+using taskjournal::testing::TempDir;
 
 // Opens `file` and returns the error it throws (code and message); fails if it opens.
 Error open_error(const fs::path& file, Options options = {}) {

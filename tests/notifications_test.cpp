@@ -18,6 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/errors.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
 
@@ -44,18 +45,9 @@ using taskjournal::TaskTransition;
 using taskjournal::TaskWakePolicy;
 using taskjournal::TextPart;
 using taskjournal::WakeNotice;
+using taskjournal::testing::error_code;
 using taskjournal::testing::FakeClock;
 using ::testing::ElementsAre;
-
-template <class F>
-std::optional<ErrorCode> error_code(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return std::nullopt;
-}
 
 /// Runs `f` in another thread and aborts the test binary if it does not finish in time (a
 /// deadlock would otherwise hang the suite). Rethrows what `f` threw.

@@ -20,10 +20,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sqlite3.h>
 
 #include "support/fake_clock.hpp"
 #include "support/raw_journal.hpp"
 #include "support/replay_sample.hpp"
+#include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
 // The bytes the C++ heap holds and the most it held since reset_heap_peak(): the reader's memory
@@ -72,15 +74,10 @@ using ::testing::HasSubstr;
 class JournalReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("reader_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = temp_.path();
     sample_ = (dir_ / "s.db").string();
     taskjournal::testing::write_sample_journal(sample_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   static std::string bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -89,6 +86,7 @@ class JournalReaderTest : public ::testing::Test {
     return s.str();
   }
 
+  taskjournal::testing::TempDir temp_{"reader_test"};
   fs::path dir_;
   std::string sample_;
 };

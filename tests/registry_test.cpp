@@ -22,6 +22,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/errors.hpp"
+#include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
 
@@ -50,35 +52,16 @@ using taskjournal::TaskProgress;
 using taskjournal::TaskWakePolicy;
 using taskjournal::TextPart;
 using taskjournal::Timestamp;
+using taskjournal::testing::error_code;
+using taskjournal::testing::error_text;
 using taskjournal::testing::FakeClock;
+using taskjournal::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// The ErrorCode a call throws, or nullopt if it returns normally.
-template <class F>
-std::optional<ErrorCode> error_code(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return std::nullopt;
-}
-
-/// The what() of the Error a call throws, or "" if it returns normally.
-template <class F>
-std::string error_text(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 /// An in-memory registry driven by a FakeClock.
 struct Env {
@@ -131,34 +114,6 @@ std::string uuidv7_time_hex(Timestamp t) {
   std::snprintf(buf, sizeof buf, "%012" PRIx64, static_cast<std::uint64_t>(ms.count()));
   return buf;
 }
-
-/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    for (int i = 0; i < 100; ++i) {
-      auto candidate = std::filesystem::temp_directory_path() /
-                       ("taskjournal_registry_test_" + std::to_string(::getpid()) + "_" +
-                        std::to_string(rd()) + "_" + std::to_string(i));
-      if (std::filesystem::create_directory(candidate)) {
-        path_ = candidate;
-        return;
-      }
-    }
-    throw std::runtime_error("cannot create a temp dir");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::filesystem::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // create

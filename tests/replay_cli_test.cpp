@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -28,6 +29,7 @@
 #include "support/fake_clock.hpp"
 #include "support/raw_journal.hpp"
 #include "support/replay_sample.hpp"
+#include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
 extern char** environ;
@@ -167,12 +169,11 @@ std::string file_bytes(const fs::path& path) {
 class ReplayCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("replay_cli_test_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    temp_.emplace("replay_cli_test");
+    dir_ = temp_->path();
     write_sample_journal((dir_ / "s.db").string());
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { temp_.reset(); }
 
   static Result run(const std::vector<std::string>& args) { return run_in(dir_, args); }
   static std::string path(const std::string& name) { return (dir_ / name).string(); }
@@ -197,9 +198,11 @@ class ReplayCli : public ::testing::Test {
     EXPECT_NE(r.err.find("\nusage: taskjournal-replay "), std::string::npos) << r.err;
   }
 
+  static std::optional<taskjournal::testing::TempDir> temp_;
   static fs::path dir_;
 };
 
+std::optional<taskjournal::testing::TempDir> ReplayCli::temp_;
 fs::path ReplayCli::dir_;
 
 // --- summary ---------------------------------------------------------------------------------

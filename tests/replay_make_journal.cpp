@@ -42,10 +42,10 @@ int main(int argc, char** argv) {
   std::filesystem::remove(path + "-shm");
   { auto registry = Registry::open(path); }  // the schema
 
-  testing::RawJournal raw(path);
+  taskjournal::testing::RawJournal raw(path);
   raw.exec("PRAGMA synchronous=OFF");
   raw.exec("BEGIN");
-  Timestamp now = testing::fake_clock_start();
+  Timestamp now = taskjournal::testing::fake_clock_start();
   std::string prev(32, '\0');
   std::uint64_t seq = 0;
   std::uint64_t message = 0;
@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     const std::string type(events::type_name(payload));
     const std::string bytes = events::encode(payload);
     const std::int64_t at = now.time_since_epoch().count();
-    std::string hash =
-        testing::journal_hash(prev, seq, type, events::kPayloadVersion, at, session, task, bytes);
+    std::string hash = taskjournal::testing::journal_hash(prev, seq, type, events::kPayloadVersion,
+                                                          at, session, task, bytes);
     raw.insert(seq, type, events::kPayloadVersion, at, session, task, bytes, hash);
     prev = std::move(hash);
   };

@@ -20,6 +20,7 @@
 
 #include "store/journal.hpp"
 #include "store/sqlite/engine.hpp"
+#include "support/errors.hpp"
 #include "support/fake_clock.hpp"
 #include "support/processes.hpp"
 #include "taskjournal/taskjournal.hpp"
@@ -98,17 +99,6 @@ void seed(Registry& r) {
   r.update(kSession, "t1", {.state = SessionTaskState::Running, .summary = "half"});
   r.record_message(kSession, "t1", NewTaskMessage::outbound_text("hello"));
   r.update(kSession, "t2", {.input_request = TaskInputRequest{.id = "q", .prompt = "?"}});
-}
-
-std::string error_text(const std::function<void()>& call, ErrorCode* code = nullptr) {
-  try {
-    call();
-  } catch (const Error& e) {
-    if (code) *code = e.code();
-    return e.what();
-  }
-  ADD_FAILURE() << "the call did not throw";
-  return {};
 }
 
 std::int64_t events_in(const fs::path& file) {

@@ -10,6 +10,9 @@
 // invariants, every process and a fresh registry see the same views, and each task that became
 // terminal produced exactly one Terminal transition notification across all processes.
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "support/processes.hpp"
 #include "taskjournal/taskjournal.hpp"
