@@ -120,6 +120,20 @@ std::int64_t events_in(const fs::path& file) {
   return ::testing::AssertionSuccess();
 }
 
+// Opens a registry on `file` and hands out its own SQLite connection (for PRAGMAs such as
+// max_page_count, which simulates a full disk).
+Registry open_with_connection(const fs::path& file, sqlite3*& handle) {
+  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
+  try {
+    auto r = Registry::open(file);
+    store::testing::set_connection_hook({});
+    return r;
+  } catch (...) {
+    store::testing::set_connection_hook({});
+    throw;
+  }
+}
+
 }  // namespace
 
 // ---- disk full ---------------------------------------------------------------------------------
@@ -128,9 +142,7 @@ TEST(StorageFaults, DiskFullThrowsStorageKeepsTheViewsAndTheNextCallWorks) {
   TempDir dir;
   const fs::path file = dir / "full.db";
   sqlite3* handle = nullptr;
-  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
-  auto r = Registry::open(file);
-  store::testing::set_connection_hook({});
+  auto r = open_with_connection(file, handle);
   ASSERT_NE(handle, nullptr);
   seed(r);
   const std::string before = dump_sessions(r, kSessions);
@@ -189,9 +201,7 @@ TEST(StorageFaults, StorageErrorCaughtInsideABatchKillsTheBatchAndLeavesNoGap) {
   TempDir dir;
   const fs::path file = dir / "batch-full.db";
   sqlite3* handle = nullptr;
-  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
-  auto r = Registry::open(file);
-  store::testing::set_connection_hook({});
+  auto r = open_with_connection(file, handle);
   ASSERT_NE(handle, nullptr);
   seed(r);
   const std::string before = dump_sessions(r, kSessions);
@@ -251,9 +261,7 @@ TEST(StorageFaults, DiskFullInTheMiddleOfManyWritesLosesNothingAcknowledged) {
   TempDir dir;
   const fs::path file = dir / "fill.db";
   sqlite3* handle = nullptr;
-  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
-  auto r = Registry::open(file);
-  store::testing::set_connection_hook({});
+  auto r = open_with_connection(file, handle);
   auto task = r.create({.session_id = kSession, .kind = "k"});
   ASSERT_EQ(sqlite3_exec(handle, "PRAGMA max_page_count = 12", nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -679,9 +687,7 @@ TEST(StorageFaults, RowLongerThanSqliteAcceptsReadsAsCorruptNotStorage) {
   const fs::path file = dir / "toobig.db";
   auto writer = Registry::open(file);
   sqlite3* handle = nullptr;
-  store::testing::set_connection_hook([&](sqlite3* db) { handle = db; });
-  auto reader = Registry::open(file);
-  store::testing::set_connection_hook({});
+  auto reader = open_with_connection(file, handle);
   ASSERT_NE(handle, nullptr);
   sqlite3_limit(handle, SQLITE_LIMIT_LENGTH, 1000);
   writer.create(
