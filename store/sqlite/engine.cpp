@@ -64,7 +64,6 @@ constexpr const char* kReadAfterSql =
     "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash FROM events "
     "WHERE seq > ? ORDER BY seq";
 
-
 const char* const kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS events (
   seq         INTEGER PRIMARY KEY CHECK (seq > 0),

@@ -9,7 +9,7 @@ if(NOT CLANG_FORMAT OR NOT SOURCE_DIR)
 endif()
 
 set(patterns)
-foreach(dir IN ITEMS include events projections store tools tests/support tests/consumers)
+foreach(dir IN ITEMS include events projections store tools tests/support tests/consumers tests/postgres)
   list(APPEND patterns "${SOURCE_DIR}/${dir}/*.hpp" "${SOURCE_DIR}/${dir}/*.cpp"
                        "${SOURCE_DIR}/${dir}/*.h" "${SOURCE_DIR}/${dir}/*.cc")
 endforeach()
