@@ -98,7 +98,7 @@ std::int64_t PgJournal::read_after(std::int64_t after,
       throw Error(ErrorCode::Corrupt, conn.where("read events") + ": a row has " +
                                           std::to_string(row.columns()) + " columns");
     }
-    const EventView view{.seq = row.int8(0),
+    const EventView view{.seq = static_cast<std::uint64_t>(row.int8(0)),
                          .type = row.bytes(1),
                          .version = row.int4(2),
                          .recorded_at = row.int8(3),

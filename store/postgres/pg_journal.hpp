@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/chain.hpp"
+
 namespace taskjournal::store::postgres {
 
 class Connection;
@@ -68,17 +70,9 @@ struct EventRow {
   std::string hash;  ///< 32 bytes: SHA-256 chain over the previous hash and this row
 };
 
-/// One event row as read: views valid during the callback only.
-struct EventView {
-  std::int64_t seq = 0;
-  std::string_view type;
-  std::int32_t version = 0;
-  std::int64_t recorded_at = 0;
-  std::string_view session_id;
-  std::string_view task_id;
-  std::string_view payload;
-  std::string_view hash;
-};
+/// One event row as read (store/chain.hpp's row, as every engine hands it over): views valid
+/// during the callback only.
+using EventView = store::EventRow;
 
 enum class CommitResult {
   Committed,  ///< the rows are in the journal; the head is now the last row's (seq, hash)

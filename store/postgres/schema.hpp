@@ -40,12 +40,14 @@
 #include <cstdint>
 #include <string>
 
+#include "store/engine.hpp"
+
 namespace taskjournal::store::postgres {
 
 class Connection;
 
-inline constexpr std::int32_t kApplicationId = 0x544A524E;  // "TJRN"
-inline constexpr std::int32_t kSchemaVersion = 1;
+// The journal's application id and schema version are store::kApplicationId and
+// store::kSchemaVersion (store/engine.hpp), the same as the SQLite file's.
 
 /// Makes sure the first schema of `conn`'s search_path holds a taskjournal journal, creating it
 /// when that schema has none of its tables (under an advisory lock, so concurrent first opens

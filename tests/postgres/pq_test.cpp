@@ -76,16 +76,19 @@ EventRow next_row(const Head& prev, const std::string& writer) {
 // std::runtime_error on a gap or a broken chain.
 Head verify_from(PgJournal& journal, Head from, std::vector<EventRow>* rows = nullptr) {
   journal.read_after(from.seq, [&](const EventView& e) {
-    if (e.seq != from.seq + 1) {
-      throw std::runtime_error("gap: " + std::to_string(e.seq) + " after " +
+    // The rows' numbers as the PostgreSQL journal writes them (int8, int4).
+    const auto seq = static_cast<std::int64_t>(e.seq);
+    const auto version = static_cast<std::int32_t>(e.version);
+    if (seq != from.seq + 1) {
+      throw std::runtime_error("gap: " + std::to_string(seq) + " after " +
                                std::to_string(from.seq));
     }
-    const std::string own = chain_hash(from.hash, e.seq, e.type, e.version, e.recorded_at,
-                                       e.session_id, e.task_id, e.payload);
-    if (own != e.hash) throw std::runtime_error("chain broken at " + std::to_string(e.seq));
-    from = Head{e.seq, std::string(e.hash)};
+    const std::string own = chain_hash(from.hash, seq, e.type, version, e.recorded_at, e.session_id,
+                                       e.task_id, e.payload);
+    if (own != e.hash) throw std::runtime_error("chain broken at " + std::to_string(seq));
+    from = Head{seq, std::string(e.hash)};
     if (rows != nullptr) {
-      rows->push_back(EventRow{e.seq, std::string(e.type), e.version, e.recorded_at,
+      rows->push_back(EventRow{seq, std::string(e.type), version, e.recorded_at,
                                std::string(e.session_id), std::string(e.task_id),
                                std::string(e.payload), std::string(e.hash)});
     }
