@@ -103,6 +103,17 @@ void give_away(const fs::path& path) {
   }
 }
 
+// Makes `dir` a directory the unprivileged user cannot write (0755 and root's when run as root,
+// else without the owner's write bit), and undoes that.
+void lock_directory(const fs::path& dir) {
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec);
+  if (::geteuid() != 0) fs::permissions(dir, fs::perms::owner_write, fs::perm_options::remove);
+}
+void unlock_directory(const fs::path& dir) {
+  if (::geteuid() != 0) fs::permissions(dir, fs::perms::owner_write, fs::perm_options::add);
+}
+
 std::string describe(const std::function<void()>& call) {
   try {
     call();
@@ -351,9 +362,7 @@ TEST(HostileFiles, JournalInADirectoryThatCannotBeWrittenIsAClearError) {
   const fs::path file = sub / "journal.db";
   write_bulk(file, 3);
   give_away(file);
-  fs::permissions(sub, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec);  // 0755, root's
-  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::remove);
+  lock_directory(sub);
 
   const std::string result = as_unprivileged([&] {
     return describe([&] {
@@ -361,7 +370,7 @@ TEST(HostileFiles, JournalInADirectoryThatCannotBeWrittenIsAClearError) {
       r.create({.session_id = "s1", .kind = "k"});
     });
   });
-  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::add);
+  unlock_directory(sub);
   std::printf("journal in a directory that cannot be written: %s\n", result.c_str());
   EXPECT_NE(result, "ok");
   EXPECT_TRUE(result.rfind("storage: ", 0) == 0 || result.rfind("read_only: ", 0) == 0) << result;
@@ -381,9 +390,7 @@ TEST(HostileFiles, HealthyJournalInADirectoryThatCannotBeWrittenOpensReadOnly) {
   const auto want = open_and_dump(file);
   ASSERT_FALSE(want.error);
   give_away(file);
-  fs::permissions(sub, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec);  // 0755, root's
-  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::remove);
+  lock_directory(sub);
 
   const std::string result = as_unprivileged([&] {
     std::string out = "registry: " + describe([&] {
@@ -399,7 +406,7 @@ TEST(HostileFiles, HealthyJournalInADirectoryThatCannotBeWrittenOpensReadOnly) {
     out += "\nwrite: " + describe([&] { Registry::open(file); });
     return out;
   });
-  if (::geteuid() != 0) fs::permissions(sub, fs::perms::owner_write, fs::perm_options::add);
+  unlock_directory(sub);
   const auto lines = [&] {
     std::vector<std::string> out;
     std::size_t start = 0;
