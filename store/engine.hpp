@@ -3,7 +3,8 @@
 // An engine stores rows and checkpoint chunks and runs transactions; it checks nothing of their
 // content. store::Journal above it encodes events, computes and verifies the hash chain
 // (store/chain.hpp), and hands the registry and the reader verified events, so every engine
-// verifies the same way. The SQLite engine is in store/sqlite/; one place, store/open.hpp, picks
+// verifies the same way. The SQLite engine is in store/sqlite/, PostgreSQL's in store/postgres/;
+// one place, store/open.hpp, picks
 // the engine for a location. Modelled on LogCabin's Storage/Log.h: each method says what it
 // returns for an empty journal and how long a result stays valid.
 #pragma once
@@ -26,9 +27,16 @@ inline constexpr int kSchemaVersion = 1;
 /// Marks a taskjournal journal ("TJRN"): SQLite's application_id, a meta row elsewhere.
 inline constexpr std::int32_t kApplicationId = 0x544A524E;
 
+/// Which engine holds a journal.
+enum class EngineKind {
+  Sqlite,      ///< location: a file path or ":memory:"
+  Postgresql,  ///< location: a libpq connection string or postgresql:// URI
+};
+
 /// How to open an engine.
 struct EngineConfig {
-  std::string location;  ///< a file path or ":memory:" (SQLite)
+  EngineKind kind = EngineKind::Sqlite;
+  std::string location;  ///< a file path or ":memory:" (SQLite), a connection string (PostgreSQL)
   bool read_only = false;
   Durability durability = Durability::Full;
   std::chrono::milliseconds busy_timeout{5000};
@@ -53,7 +61,8 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
-  /// The journal's name for messages: the file path (no secrets).
+  /// The journal's name for messages: the file path, or the server, database and schema (never a
+  /// password).
   virtual const std::string& name() const noexcept = 0;
 
   /// True if another connection committed since the previous call (true on the first call).

@@ -10,7 +10,8 @@ namespace taskjournal::store {
 Journal::Journal(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
 
 Journal::Journal(const JournalConfig& config)
-    : Journal(open_engine(EngineConfig{.location = config.path,
+    : Journal(open_engine(EngineConfig{.kind = config.kind,
+                                       .location = config.path,
                                        .read_only = config.read_only,
                                        .durability = config.durability,
                                        .busy_timeout = config.busy_timeout,

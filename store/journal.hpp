@@ -22,7 +22,8 @@ namespace taskjournal::store {
 
 /// Where and how a Journal opens its engine; store/open.hpp picks the engine for `path`.
 struct JournalConfig {
-  std::string path;  ///< a file path or ":memory:"
+  EngineKind kind = EngineKind::Sqlite;
+  std::string path;  ///< a file path or ":memory:", or a PostgreSQL connection string
   bool read_only = false;
   Durability durability = Durability::Full;
   std::chrono::milliseconds busy_timeout{5000};

@@ -224,13 +224,27 @@ const TaskView* JournalSnapshot::find(std::string_view task_id) const noexcept {
 }
 
 struct JournalReader::Impl {
-  std::filesystem::path path;
+  store::EngineKind kind;
+  std::string location;  // as given: a file path or a connection string (maybe with a password)
   store::Journal journal;
+  std::filesystem::path path;  // for messages: the file, or the server, database and schema
 
-  Impl(const std::filesystem::path& p, const ReaderOptions& options)
-      : path(p),
-        journal(store::JournalConfig{
-            .path = p.string(), .read_only = true, .busy_timeout = options.busy_timeout}) {}
+  Impl(store::EngineKind k, const std::string& where, const ReaderOptions& options)
+      : kind(k),
+        location(where),
+        journal(store::JournalConfig{.kind = k,
+                                     .path = where,
+                                     .read_only = true,
+                                     .busy_timeout = options.busy_timeout}),
+        path(journal.path()) {}
+
+  // A read-only Registry on the same journal.
+  Registry open_registry() const {
+    if (kind == store::EngineKind::Postgresql) {
+      return Registry::open_postgresql(location, Options{.read_only = true});
+    }
+    return Registry::open(location, Options{.read_only = true});
+  }
 
   [[noreturn]] void fail(const Problem& p) const {
     throw Error(p.code, path.string() + ": " + p.what);
@@ -242,7 +256,9 @@ struct JournalReader::Impl {
     try {
       return body();
     } catch (const Error& e) {
-      if (e.code() == ErrorCode::Busy) throw busy_error(path, e);
+      if (e.code() == ErrorCode::Busy && kind == store::EngineKind::Sqlite) {
+        throw busy_error(path, e);
+      }
       throw;
     }
   }
@@ -272,7 +288,7 @@ JournalReader JournalReader::open(const std::filesystem::path& path, const Reade
     throw Error(ErrorCode::Corrupt, name + ": not a taskjournal journal (empty file)");
   }
   try {
-    return JournalReader(std::make_unique<Impl>(path, options));
+    return JournalReader(std::make_unique<Impl>(store::EngineKind::Sqlite, name, options));
   } catch (const Error& e) {
     if (e.code() == ErrorCode::Busy) throw busy_error(path, e);
     // store::Journal refuses an empty database opened read-only as ReadOnly; here it is just
@@ -282,6 +298,15 @@ JournalReader JournalReader::open(const std::filesystem::path& path, const Reade
     }
     throw;
   }
+}
+
+JournalReader JournalReader::open_postgresql(const std::string& conninfo) {
+  return open_postgresql(conninfo, ReaderOptions{});
+}
+
+JournalReader JournalReader::open_postgresql(const std::string& conninfo,
+                                             const ReaderOptions& options) {
+  return JournalReader(std::make_unique<Impl>(store::EngineKind::Postgresql, conninfo, options));
 }
 
 const std::filesystem::path& JournalReader::path() const noexcept { return impl_->path; }
@@ -521,9 +546,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
     };
 
     // The registry folds the file on another thread while this one reads it.
-    auto opening = std::async(std::launch::async, [path = r.path] {
-      return Registry::open(path, Options{.read_only = true});
-    });
+    auto opening = std::async(std::launch::async, [&r] { return r.open_registry(); });
     r.journal.engine().scan(0, visit);
     total = report.events;
     progress();

@@ -49,9 +49,10 @@ struct Registry::Impl {
   boost::signals2::signal<void(TaskTransition, const SessionTask&)> transition_signal;
   boost::signals2::signal<void(const WakeNotice&)> wake_signal;
 
-  Impl(const std::filesystem::path& path, Options opts)
+  Impl(store::EngineKind kind, const std::string& location, Options opts)
       : options(std::move(opts)),
-        journal(store::JournalConfig{.path = path.string(),
+        journal(store::JournalConfig{.kind = kind,
+                                     .path = location,
                                      .read_only = options.read_only,
                                      .durability = options.durability,
                                      .busy_timeout = options.busy_timeout,
@@ -517,7 +518,13 @@ Registry::~Registry() = default;
 
 Registry Registry::open(const std::filesystem::path& path, Options options) {
   store::prepare_journal_file(path, options.read_only);
-  return Registry(std::make_unique<Impl>(path, std::move(options)));
+  return Registry(
+      std::make_unique<Impl>(store::EngineKind::Sqlite, path.string(), std::move(options)));
+}
+
+Registry Registry::open_postgresql(const std::string& conninfo, Options options) {
+  return Registry(
+      std::make_unique<Impl>(store::EngineKind::Postgresql, conninfo, std::move(options)));
 }
 
 SessionTask Registry::create(const CreateSessionTask& input) {

@@ -251,12 +251,22 @@ class TASKJOURNAL_API JournalReader {
   static JournalReader open(const std::filesystem::path& path);
   static JournalReader open(const std::filesystem::path& path, const ReaderOptions& options);
 
+  /// Opens the journal of a PostgreSQL database read-only: `conninfo` is any libpq connection
+  /// string or postgresql:// URI, the journal the first schema of its search_path (as
+  /// Registry::open_postgresql). Throws Error(ReadOnly) when that schema holds no journal,
+  /// Error(Storage) naming the server when it cannot be reached, Error(Corrupt) for tables of
+  /// another application, Error(Unsupported) for a newer schema. path() is then the server,
+  /// database and schema (never the password).
+  static JournalReader open_postgresql(const std::string& conninfo);
+  static JournalReader open_postgresql(const std::string& conninfo, const ReaderOptions& options);
+
   JournalReader(JournalReader&&) noexcept;
   JournalReader& operator=(JournalReader&&) noexcept;
   JournalReader(const JournalReader&) = delete;
   JournalReader& operator=(const JournalReader&) = delete;
   ~JournalReader();
 
+  /// The file; for PostgreSQL the server, database and schema (never the password).
   const std::filesystem::path& path() const noexcept;
 
   /// The schema version the file declares.

@@ -1,4 +1,5 @@
-// Registry: the event-sourced session task registry over one SQLite journal file.
+// Registry: the event-sourced session task registry over one journal (a SQLite file or a
+// PostgreSQL schema).
 #pragma once
 
 #include <cstdint>
@@ -83,6 +84,21 @@ class TASKJOURNAL_API Registry {
   /// file cannot be opened (a symlink, not a regular file, owned by another user, or an I/O
   /// error). Error(Busy) if other processes kept the file locked beyond `busy_timeout`.
   static Registry open(const std::filesystem::path& path, Options options = {});
+
+  /// Opens the journal in a PostgreSQL database (README "Scaling out"): `conninfo` is any libpq
+  /// connection string ("host=/run/postgresql dbname=app") or postgresql:// URI. The journal
+  /// lives in the first schema of the connection's search_path, created on first use (several
+  /// journals can share a database in different schemas). Registries on any number of hosts may
+  /// share it with the guarantees above. Durability::Full is synchronous_commit=on, Normal is
+  /// off (options.hpp); busy_timeout bounds the wait for the journal's write lock
+  /// (lock_timeout); `exclusive` is a SQLite mode (Error(InvalidArgument)).
+  /// Throws Error(Storage) naming the server when it cannot be reached or refuses the user,
+  /// Error(Corrupt) when the schema holds tables of another application, Error(Unsupported) for
+  /// a journal of a newer schema, Error(ReadOnly) with `read_only` when the schema holds no
+  /// journal, and what open() throws for the events. When the connection is lost later (server
+  /// restart, failover), the call in flight throws Error(Storage) having written all or
+  /// nothing, and the next call connects again.
+  static Registry open_postgresql(const std::string& conninfo, Options options = {});
 
   Registry(Registry&&) noexcept;
   Registry& operator=(Registry&&) noexcept;

@@ -23,12 +23,28 @@ CREATE TABLE {s}.events (
   type        text   NOT NULL,
   version     int    NOT NULL,
   recorded_at bigint NOT NULL,
-  session_id  text   NOT NULL,
-  task_id     text   NOT NULL,
+  session_id  bytea  NOT NULL,
+  task_id     bytea  NOT NULL,
   payload     bytea  NOT NULL,
   hash        bytea  NOT NULL CHECK (octet_length(hash) = 32)
 );
 CREATE INDEX events_by_task ON {s}.events (task_id, seq);
+CREATE TABLE {s}.checkpoints (
+  seq        bigint PRIMARY KEY,
+  hash       bytea  NOT NULL,
+  format     bigint NOT NULL,
+  chunks     bigint NOT NULL,
+  tasks      bigint NOT NULL,
+  messages   bigint NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE TABLE {s}.checkpoint_chunks (
+  seq    bigint NOT NULL,
+  n      bigint NOT NULL,
+  data   bytea  NOT NULL,
+  digest bytea  NOT NULL,
+  PRIMARY KEY (seq, n)
+);
 CREATE TABLE {s}.journal_head (
   id   int    PRIMARY KEY CHECK (id = 1),
   seq  bigint NOT NULL CHECK (seq >= 0),

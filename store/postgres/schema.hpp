@@ -12,11 +12,12 @@
 //     type        text   NOT NULL,   -- task_created | task_updated | cancel_requested | ...
 //     version     int    NOT NULL,   -- payload version
 //     recorded_at bigint NOT NULL,   -- microseconds since the Unix epoch, UTC
-//     session_id  text   NOT NULL,
-//     task_id     text   NOT NULL,
+//     session_id  bytea  NOT NULL,   -- the ids' bytes exactly as SQLite stores them (any byte)
+//     task_id     bytea  NOT NULL,
 //     payload     bytea  NOT NULL,   -- cereal portable binary (grammar: events/codec.cpp)
 //     hash        bytea  NOT NULL CHECK (octet_length(hash) = 32));  -- the SQLite chain
 //   CREATE INDEX events_by_task ON events (task_id, seq);
+//   CREATE TABLE checkpoints (...); CREATE TABLE checkpoint_chunks (...);  -- as in SQLite
 //   CREATE TABLE journal_head (              -- one row: the newest event and its hash
 //     id   int    PRIMARY KEY CHECK (id = 1),
 //     seq  bigint NOT NULL,                  -- 0 for an empty journal
@@ -24,17 +25,17 @@
 //   triggers: events reject UPDATE, DELETE and TRUNCATE ('taskjournal events are immutable');
 //   journal_head rejects DELETE, TRUNCATE and a seq that moves backwards.
 //
-// An append of rows expected+1 .. expected+n is one transaction (PgJournal::commit):
+// An append of rows expected+1 .. expected+n is one transaction (store/postgres/engine.cpp):
+//   BEGIN; SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE;   -- the write lock
+//   ... the caller catches up to that head and decides ...
 //   WITH h AS (UPDATE journal_head SET seq = seq + n, hash = <hash of the last row>
 //              WHERE id = 1 AND seq = <expected> RETURNING seq),
 //        moved AS (<1 if h has a row; else an error naming the conflict>)
 //   INSERT INTO events SELECT <expected + 1>, <first row> FROM moved;
-//   INSERT INTO events VALUES (<row k>);  ...  SELECT pg_notify(<channel>, '<last seq>');
-// so rows are only ever inserted behind a head that moved to cover them; a head that moved
-// elsewhere aborts the whole append (the optimistic conflict; aborting rather than committing
-// nothing releases the head row's lock without a commit to flush). The head row's lock
+//   INSERT INTO events VALUES (<row k>);  ...  SELECT pg_notify(<channel>, '<last seq>'); COMMIT
+// so rows are only ever inserted behind a head that moved to cover them. The head row's lock
 // serializes appenders until commit and rolls back with them, so seq is gap-free and in commit
-// order: a reader tailing seq > N never skips a later commit.
+// order: a reader tailing seq > N never skips a later commit (notes/postgres-journal.md, design C).
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,482 @@
+#include "store/postgres/engine.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "events/checkpoint.hpp"
+#include "store/postgres/pq.hpp"
+#include "store/postgres/schema.hpp"
+#include "taskjournal/error.hpp"
+
+namespace taskjournal::store::postgres {
+namespace {
+
+constexpr std::size_t kHashSize = 32;
+constexpr std::size_t kMaxIdentifier = 63;  // NAMEDATALEN - 1: channel names are identifiers
+
+const char* const kHead = "tj_head";
+const char* const kHashOf = "tj_hash_of";
+const char* const kAppendFirst = "tj_append_first";
+const char* const kAppendMore = "tj_append_more";
+const char* const kNotify = "tj_notify";
+const char* const kTaskRows = "tj_task_rows";
+const char* const kMeta = "tj_meta";
+// The error text the first INSERT raises when journal_head is not where the lock found it.
+const char* const kConflictMarker = "taskjournal append conflict: journal_head moved";
+
+struct Head {
+  std::uint64_t seq = 0;
+  std::string hash;
+  friend bool operator==(const Head&, const Head&) = default;
+};
+
+// Owned copies of a row appended in the open write, sent at commit.
+struct PendingRow {
+  std::uint64_t seq;
+  std::string type;
+  std::int64_t version;
+  std::int64_t recorded_at;
+  std::string session_id;
+  std::string task_id;
+  std::string payload;
+  std::string hash;
+};
+
+// Thrown by a scan sink that wants no more rows, to leave copy_out early.
+struct StopScan {};
+
+class PgEngine final : public Engine {
+ public:
+  explicit PgEngine(const EngineConfig& config) : config_(config) {
+    if (config_.busy_timeout.count() < 0) {
+      throw Error(ErrorCode::InvalidArgument, "invalid argument: busy_timeout is negative (" +
+                                                  std::to_string(config_.busy_timeout.count()) +
+                                                  " ms)");
+    }
+    if (config_.exclusive) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: Options::exclusive is a SQLite file mode; a PostgreSQL "
+                  "journal is shared by design: open it without exclusive");
+    }
+    connect();
+  }
+  ~PgEngine() override { PgEngine::rollback(); }
+
+  const std::string& name() const noexcept override { return name_; }
+
+  bool changed_by_others() override {
+    // Inside a write the locked head is the newest state: no other writer can move it.
+    const Head now = in_write_ ? locked_ : read_head();
+    const bool changed = !known_ || *known_ != now;
+    known_ = now;
+    return changed;
+  }
+
+  void scan(std::uint64_t after_seq, const std::function<bool(const EventRow&)>& sink) override {
+    Connection& conn = connection();
+    const std::string sql =
+        "COPY (SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash FROM " +
+        quoted_ + ".events WHERE seq > " + std::to_string(after_seq) +
+        " ORDER BY seq) TO STDOUT (FORMAT binary)";
+    // Inside a write a cancelled COPY would abort the transaction: read to the end instead.
+    bool wanted = true;
+    try {
+      conn.copy_out(sql, [&](const CopyRow& row) {
+        if (!wanted) return;
+        const EventRow view = to_row(conn, row);
+        if (!sink(view)) {
+          wanted = false;
+          if (!in_write_) throw StopScan{};
+        }
+      });
+    } catch (const StopScan&) {
+    }
+  }
+
+  void scan_task(std::string_view task_id, std::uint64_t up_to_seq,
+                 const std::function<bool(const EventRow&, std::string_view)>& sink) override {
+    Connection& conn = connection();
+    Params params;
+    params.bytes(task_id).int8(static_cast<std::int64_t>(up_to_seq));
+    const Result r = conn.exec_prepared(kTaskRows, params);
+    const std::string genesis = genesis_hash();
+    for (int i = 0; i < r.rows(); ++i) {
+      const EventRow row{.seq = static_cast<std::uint64_t>(r.int8(i, 0)),
+                         .type = r.bytes(i, 1),
+                         .version = r.int4(i, 2),
+                         .recorded_at = r.int8(i, 3),
+                         .session_id = r.bytes(i, 4),
+                         .task_id = r.bytes(i, 5),
+                         .payload = r.bytes(i, 6),
+                         .hash = r.bytes(i, 7)};
+      const std::string_view prev =
+          row.seq == 1 ? std::string_view(genesis)
+                       : (r.is_null(i, 8) ? std::string_view() : r.bytes(i, 8));
+      if (!sink(row, prev)) return;
+    }
+  }
+
+  std::string stored_hash(std::uint64_t seq) override {
+    Connection& conn = connection();
+    Params params;
+    params.int8(static_cast<std::int64_t>(seq));
+    const Result r = conn.exec_prepared(kHashOf, params);
+    return r.rows() == 1 ? std::string(r.bytes(0, 0)) : std::string();
+  }
+
+  std::uint64_t newest_seq() override {
+    Connection& conn = connection();
+    const Result r =
+        conn.exec_params("SELECT coalesce(max(seq), 0) FROM " + quoted_ + ".events", Params());
+    return static_cast<std::uint64_t>(r.int8(0, 0));
+  }
+
+  int schema_version() override {
+    Connection& conn = connection();
+    const Result r = conn.exec_prepared(kMeta, Params());
+    return r.rows() == 1 ? r.int4(0, 0) : 0;
+  }
+
+  void begin_write() override {
+    if (config_.read_only) {
+      throw Error(ErrorCode::ReadOnly, name_ + ": journal opened read-only");
+    }
+    if (in_write_) {
+      throw Error(ErrorCode::Storage, name_ + ": begin write: a write is already open");
+    }
+    Connection& conn = connection();
+    pending_.clear();
+    // One round trip: the transaction and the write lock.
+    Result r;
+    try {
+      r = conn.exec("BEGIN; SELECT seq, encode(hash, 'hex') FROM " + quoted_ +
+                    ".journal_head WHERE id = 1 FOR UPDATE");
+    } catch (...) {
+      end_transaction(conn);
+      throw;
+    }
+    write_conn_ = &conn;
+    in_write_ = true;
+    locked_ = parse_text_head(r);
+  }
+
+  void append(const EventRow& row) override {
+    ensure_in_write("append event " + std::to_string(row.seq));
+    pending_.push_back(PendingRow{row.seq, std::string(row.type), row.version, row.recorded_at,
+                                  std::string(row.session_id), std::string(row.task_id),
+                                  std::string(row.payload), std::string(row.hash)});
+  }
+
+  void commit() override {
+    ensure_in_write("commit");
+    Connection& conn = *write_conn_;
+    struct Close {  // the write is over whatever happens
+      PgEngine& e;
+      ~Close() { e.rollback(); }
+    } close{*this};
+    if (pending_.empty()) {
+      std::vector<Result> results;
+      {
+        Pipeline pipe(conn);
+        pipe.send("COMMIT", Params());
+        results = pipe.sync();
+      }
+      if (const int failed = Pipeline::first_failure(results); failed >= 0) {
+        conn.fail("commit", results[static_cast<std::size_t>(failed)]);
+      }
+      return;
+    }
+    const auto n = static_cast<std::int64_t>(pending_.size());
+    const auto expected = static_cast<std::int64_t>(locked_.seq);
+    const std::string last_text = std::to_string(pending_.back().seq);
+    const std::string doing =
+        "append events " + std::to_string(expected + 1) + ".." + last_text;
+    std::vector<Params> params(pending_.size() + 1);  // alive until sync(): they own integers
+    std::vector<Result> results;
+    {
+      Pipeline pipe(conn);
+      for (std::size_t i = 0; i < pending_.size(); ++i) {
+        const PendingRow& r = pending_[i];
+        Params& p = params[i];
+        if (i == 0) p.int8(n).bytes(pending_.back().hash).int8(expected);
+        if (i > 0) p.int8(static_cast<std::int64_t>(r.seq));
+        p.text(r.type)
+            .int4(static_cast<std::int32_t>(r.version))
+            .int8(r.recorded_at)
+            .bytes(r.session_id)
+            .bytes(r.task_id)
+            .bytes(r.payload)
+            .bytes(r.hash);
+        pipe.send_prepared(i == 0 ? kAppendFirst : kAppendMore, p);
+      }
+      params.back().text(channel_).text(last_text);
+      pipe.send_prepared(kNotify, params.back());
+      pipe.send("COMMIT", Params());
+      results = pipe.sync();  // rolls back when a statement failed
+    }
+    if (const int failed = Pipeline::first_failure(results); failed >= 0) {
+      const Result& bad = results[static_cast<std::size_t>(failed)];
+      if (bad.message().find(kConflictMarker) != std::string::npos) {
+        throw Error(ErrorCode::Corrupt,
+                    conn.where(doing) + ": journal_head moved while this write held its lock "
+                                        "(another program writes to the journal's tables)");
+      }
+      conn.fail(doing, bad);
+    }
+    if (results[0].rows() != 1 || results[0].int8(0, 0) != expected + 1) {
+      throw Error(ErrorCode::Corrupt,
+                  conn.where(doing) + ": the first row was stored as another seq");
+    }
+    known_ = Head{pending_.back().seq, pending_.back().hash};
+  }
+
+  void rollback() noexcept override {
+    if (in_write_ && write_conn_ != nullptr && write_conn_ == conn_.get()) {
+      try {
+        end_transaction(*write_conn_);
+      } catch (...) {
+      }
+    }
+    in_write_ = false;
+    write_conn_ = nullptr;
+    pending_.clear();
+  }
+
+  std::vector<CheckpointInfo> checkpoints() override {
+    Connection& conn = connection();
+    const Result r = conn.exec_params("SELECT seq, hash, format, chunks, tasks, messages FROM " +
+                                          quoted_ + ".checkpoints ORDER BY seq DESC",
+                                      Params());
+    std::vector<CheckpointInfo> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      out.push_back(CheckpointInfo{
+          .seq = static_cast<std::uint64_t>(r.int8(i, 0)),
+          .hash = std::string(r.bytes(i, 1)),
+          .format = r.int8(i, 2),
+          .chunks = r.int8(i, 3),
+          .tasks = static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.int8(i, 4))),
+          .messages = static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.int8(i, 5)))});
+    }
+    return out;
+  }
+
+  void scan_checkpoint(
+      std::uint64_t seq,
+      const std::function<void(std::int64_t, std::string_view, std::string_view)>& sink) override {
+    Connection& conn = connection();
+    conn.copy_out("COPY (SELECT n, data, digest FROM " + quoted_ +
+                      ".checkpoint_chunks WHERE seq = " + std::to_string(seq) +
+                      " ORDER BY n) TO STDOUT (FORMAT binary)",
+                  [&](const CopyRow& row) { sink(row.int8(0), row.bytes(1), row.bytes(2)); });
+  }
+
+  bool write_checkpoint(const CheckpointInfo& info, std::int64_t created_at,
+                        const std::function<void(const ChunkWriter&)>& produce,
+                        int keep) override {
+    if (config_.read_only) {
+      throw Error(ErrorCode::ReadOnly, name_ + ": journal opened read-only");
+    }
+    Connection& conn = connection();
+    const auto seq = static_cast<std::int64_t>(info.seq);
+    conn.exec("BEGIN");
+    try {
+      // Checkpoint writers serialize among themselves, not with event writers.
+      conn.exec_params("SELECT pg_advisory_xact_lock($1, 1)",
+                       Params().int4(kApplicationId));
+      const Result exists = conn.exec_params(
+          "SELECT 1 FROM " + quoted_ + ".checkpoints WHERE seq = $1", Params().int8(seq));
+      if (exists.rows() > 0) {
+        conn.exec("ROLLBACK");
+        return false;
+      }
+      const std::string insert_chunk = "INSERT INTO " + quoted_ +
+                                       ".checkpoint_chunks (seq, n, data, digest) "
+                                       "VALUES ($1, $2, $3, $4)";
+      std::int64_t n = 0;
+      produce([&](std::string_view data, std::string_view digest) {
+        conn.exec_params(insert_chunk, Params().int8(seq).int8(n).bytes(data).bytes(digest));
+        ++n;
+      });
+      conn.exec_params("INSERT INTO " + quoted_ +
+                           ".checkpoints (seq, hash, format, chunks, tasks, messages, created_at) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                       Params()
+                           .int8(seq)
+                           .bytes(info.hash)
+                           .int8(static_cast<std::int64_t>(events::kCheckpointFormat))
+                           .int8(n)
+                           .int8(static_cast<std::int64_t>(info.tasks))
+                           .int8(static_cast<std::int64_t>(info.messages))
+                           .int8(created_at));
+      const std::string kept = "(SELECT seq FROM " + quoted_ +
+                               ".checkpoints ORDER BY seq DESC LIMIT " + std::to_string(keep) + ")";
+      conn.exec("DELETE FROM " + quoted_ + ".checkpoint_chunks WHERE seq NOT IN " + kept);
+      conn.exec("DELETE FROM " + quoted_ + ".checkpoints WHERE seq NOT IN " + kept);
+      conn.exec("COMMIT");
+      return true;
+    } catch (...) {
+      try {
+        end_transaction(conn);
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+ private:
+  void connect() {
+    conn_.reset();
+    auto conn = std::make_unique<Connection>(config_.location);
+    conn->exec(std::string("SET synchronous_commit = ") +
+               (config_.durability == Durability::Full ? "on" : "off"));
+    // lock_timeout 0 waits forever; SQLite's busy timeout 0 does not wait at all.
+    const auto ms = std::clamp<std::int64_t>(config_.busy_timeout.count(), 1, INT_MAX);
+    conn->exec("SET lock_timeout = " + std::to_string(ms));
+    if (config_.read_only) conn->exec("SET default_transaction_read_only = on");
+    // A reconnect never creates: a server without the journal (a failover to an empty or wrong
+    // server, a dropped schema) must not silently become a new, empty journal.
+    try {
+      schema_ = ensure_schema(*conn, !config_.read_only && !opened_);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::NotFound && !opened_) {
+        throw Error(ErrorCode::ReadOnly, std::string(e.what()) +
+                                             "; a read-only open does not create one: open it "
+                                             "once without read_only");
+      }
+      throw;
+    }
+    opened_ = true;
+    quoted_ = quote_identifier(schema_);
+    name_ = "postgresql " + conn->target() + " schema " + quoted_;
+    channel_ = "taskjournal_" + schema_;
+    if (channel_.size() > kMaxIdentifier) {
+      std::size_t cut = kMaxIdentifier;  // not inside a UTF-8 sequence
+      while (cut > 0 && (static_cast<unsigned char>(channel_[cut]) & 0xC0) == 0x80) --cut;
+      channel_.resize(cut);
+    }
+    const std::string& s = quoted_;
+    conn->prepare(kHead, "SELECT seq, hash FROM " + s + ".journal_head WHERE id = 1", {});
+    conn->prepare(kHashOf, "SELECT hash FROM " + s + ".events WHERE seq = $1", {Oid::Int8});
+    conn->prepare(kMeta, "SELECT schema_version FROM " + s + ".taskjournal_meta WHERE id = 1", {});
+    const std::string columns = "seq, type, version, recorded_at, session_id, task_id, payload, hash";
+    conn->prepare(kTaskRows,
+                  "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, "
+                  "e.payload, e.hash, p.hash FROM " +
+                      s + ".events e LEFT JOIN " + s +
+                      ".events p ON p.seq = e.seq - 1 WHERE e.task_id = $1 AND e.seq <= $2 "
+                      "ORDER BY e.seq",
+                  {Oid::Bytea, Oid::Int8});
+    // Rows are only inserted behind a head that moved to cover them (schema.hpp).
+    conn->prepare(kAppendFirst,
+                  "WITH h AS (UPDATE " + s + ".journal_head SET seq = seq + $1, hash = $2 " +
+                      "WHERE id = 1 AND seq = $3 RETURNING seq), moved AS (SELECT CAST(CASE "
+                      "WHEN count(*) = 0 THEN '" +
+                      kConflictMarker + "' ELSE '1' END AS int) AS ok FROM h) INSERT INTO " + s +
+                      ".events (" + columns +
+                      ") SELECT $3 + 1, $4, $5, $6, $7, $8, $9, $10 FROM moved WHERE ok = 1 "
+                      "RETURNING seq",
+                  {Oid::Int8, Oid::Bytea, Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Bytea,
+                   Oid::Bytea, Oid::Bytea, Oid::Bytea});
+    conn->prepare(kAppendMore,
+                  "INSERT INTO " + s + ".events (" + columns +
+                      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                  {Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Bytea, Oid::Bytea, Oid::Bytea,
+                   Oid::Bytea});
+    conn->prepare(kNotify, "SELECT pg_notify($1, $2)", {Oid::Text, Oid::Text});
+    conn_ = std::move(conn);
+  }
+
+  // The connection, made again when the last one was lost.
+  Connection& connection() {
+    if (!conn_ || !conn_->usable()) {
+      if (in_write_) {
+        throw Error(ErrorCode::Storage,
+                    name_ + ": the connection was lost during the write, which the server rolled "
+                            "back: nothing of it is stored; retry the call");
+      }
+      connect();
+    }
+    return *conn_;
+  }
+
+  void ensure_in_write(const std::string& doing) {
+    if (!in_write_) {
+      throw Error(ErrorCode::Storage, name_ + ": " + doing + ": no write transaction is open");
+    }
+    if (write_conn_ != conn_.get() || !conn_->usable()) {
+      throw Error(ErrorCode::Storage,
+                  name_ + ": " + doing +
+                      ": the connection was lost during the write, which the server rolled "
+                      "back: nothing of it is stored; retry the call");
+    }
+  }
+
+  // Ends whatever transaction `conn` is in, writing nothing.
+  static void end_transaction(Connection& conn) {
+    if (conn.usable() && !conn.idle()) conn.exec("ROLLBACK");
+  }
+
+  Head read_head() {
+    Connection& conn = connection();
+    const Result r = conn.exec_prepared(kHead, Params());
+    if (r.rows() != 1 || r.bytes(0, 1).size() != kHashSize) {
+      throw Error(ErrorCode::Corrupt, name_ + ": damaged taskjournal journal: journal_head has " +
+                                          std::to_string(r.rows()) + " rows or a bad hash");
+    }
+    return Head{static_cast<std::uint64_t>(r.int8(0, 0)), std::string(r.bytes(0, 1))};
+  }
+
+  Head parse_text_head(const Result& r) {
+    const std::string_view hex = r.rows() == 1 ? r.bytes(0, 1) : std::string_view();
+    if (r.rows() != 1 || hex.size() != 2 * kHashSize) {
+      rollback();
+      throw Error(ErrorCode::Corrupt, name_ + ": damaged taskjournal journal: journal_head has " +
+                                          std::to_string(r.rows()) + " rows or a bad hash");
+    }
+    Head head;
+    head.seq = std::stoull(std::string(r.bytes(0, 0)));
+    head.hash.resize(kHashSize);
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    for (std::size_t i = 0; i < kHashSize; ++i) {
+      head.hash[i] = static_cast<char>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
+    }
+    return head;
+  }
+
+  static EventRow to_row(const Connection& conn, const CopyRow& row) {
+    if (row.columns() != 8) {
+      throw Error(ErrorCode::Corrupt, conn.where("read events") + ": a row has " +
+                                          std::to_string(row.columns()) + " columns");
+    }
+    return EventRow{.seq = static_cast<std::uint64_t>(row.int8(0)),
+                    .type = row.bytes(1),
+                    .version = row.int4(2),
+                    .recorded_at = row.int8(3),
+                    .session_id = row.bytes(4),
+                    .task_id = row.bytes(5),
+                    .payload = row.bytes(6),
+                    .hash = row.bytes(7)};
+  }
+
+  EngineConfig config_;
+  std::unique_ptr<Connection> conn_;
+  bool opened_ = false;
+  std::string schema_, quoted_, name_, channel_;
+  std::optional<Head> known_;  // the head as the previous changed_by_others() saw it
+  bool in_write_ = false;
+  Connection* write_conn_ = nullptr;  // the connection the write's transaction lives on
+  Head locked_;                       // the head begin_write() locked
+  std::vector<PendingRow> pending_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> open(const EngineConfig& config) {
+  return std::make_unique<PgEngine>(config);
+}
+
+}  // namespace taskjournal::store::postgres
