@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "support/errors.hpp"
+#include "support/journals.hpp"
 #include "support/fake_clock.hpp"
 #include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
@@ -12,18 +13,22 @@
 using namespace taskjournal;
 using taskjournal::testing::error_code;
 using taskjournal::testing::FakeClock;
+using taskjournal::testing::fresh_journal;
+using taskjournal::testing::open_registry;
 
 namespace {
 
 struct Env {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
 };
 
 // A journal file in a TempDir of its own.
 struct TempFile {
   taskjournal::testing::TempDir dir{"taskjournal-batch-test"};
-  std::filesystem::path path() const { return dir / "j.db"; }
+  taskjournal::testing::JournalLocation path() const {
+    return taskjournal::testing::journal_at(dir, "j.db");
+  }
 };
 
 // The same calls, through any of Registry or Batch.
@@ -159,33 +164,45 @@ TEST(Batch, ReopenedJournalEqualsTheBatchedViews) {
   TempFile file;
   std::vector<SessionTask> before;
   {
-    auto r = Registry::open(file.path());
+    auto r = open_registry(file.path());
     r.batch([&](Batch& b) { script(b); });
     before = r.list("s");
   }
-  auto reopened = Registry::open(file.path());
+  auto reopened = open_registry(file.path());
   EXPECT_EQ(reopened.list("s"), before);
   EXPECT_EQ(reopened.last_seq(), 7u);
 }
 
 TEST(Batch, ReadOnlyRegistryRefusesABatch) {
   TempFile file;
-  Registry::open(file.path());
-  auto r = Registry::open(file.path(), {.read_only = true});
+  open_registry(file.path());
+  auto r = open_registry(file.path(), {.read_only = true});
   EXPECT_EQ(error_code([&] { r.batch([](Batch&) {}); }), ErrorCode::ReadOnly);
 }
 
+// Options::exclusive is a SQLite file mode: these run on the SQLite file whatever engine the
+// suite tests, and PostgreSQL refuses the option.
+TEST(Exclusive, PostgresqlRefusesExclusiveAsASqliteMode) {
+  taskjournal::testing::TempDir dir;
+  const auto at =
+      taskjournal::testing::journal_at(dir, "j", taskjournal::testing::TestEngine::Postgresql);
+  EXPECT_EQ(error_code([&] { open_registry(at, {.exclusive = true}); }),
+            ErrorCode::InvalidArgument);
+}
+
 TEST(Exclusive, SecondRegistryOnTheFileIsBusyWhileTheFirstIsOpen) {
-  TempFile file;
+  taskjournal::testing::TempDir dir;
+  const auto file =
+      taskjournal::testing::journal_at(dir, "j.db", taskjournal::testing::TestEngine::Sqlite);
   {
-    auto owner = Registry::open(file.path(), {.exclusive = true});
+    auto owner = open_registry(file, {.exclusive = true});
     owner.create({.session_id = "s", .id = "t", .kind = "k"});
     EXPECT_EQ(error_code([&] {
-                Registry::open(file.path(), {.busy_timeout = std::chrono::milliseconds(50)});
+                open_registry(file, {.busy_timeout = std::chrono::milliseconds(50)});
               }),
               ErrorCode::Busy);
     EXPECT_EQ(owner.get("s", "t")->id, "t");
   }
-  auto later = Registry::open(file.path());
+  auto later = open_registry(file);
   EXPECT_TRUE(later.get("s", "t"));
 }

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "support/errors.hpp"
+#include "support/journals.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
 
@@ -47,6 +48,10 @@ using taskjournal::TextPart;
 using taskjournal::WakeNotice;
 using taskjournal::testing::error_code;
 using taskjournal::testing::FakeClock;
+using taskjournal::testing::fresh_journal;
+using taskjournal::testing::journal_at;
+using taskjournal::testing::open_registry;
+using taskjournal::testing::open_reader;
 using ::testing::ElementsAre;
 
 /// Runs `f` in another thread and aborts the test binary if it does not finish in time (a
@@ -125,7 +130,7 @@ struct Env {
   FakeClock clock;
   Registry reg;
   Recorder rec;
-  Env() : reg(Registry::open(":memory:", Options{.clock = clock.fn()})), rec(reg) {}
+  Env() : reg(open_registry(fresh_journal(), Options{.clock = clock.fn()})), rec(reg) {}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -695,7 +700,7 @@ TEST(OnWake, NoWakeForCreateCancelOrDroppedUpdates) {
 
 TEST(Subscribers, ThrowingEventSlotDoesNotFailTheCallAndOthersStillRun) {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   Subscription bad1 =
       reg.on_event([](const RegistryEvent&) { throw std::runtime_error("subscriber bug"); });
   Subscription bad2 = reg.on_event([](const RegistryEvent&) { throw 42; });
@@ -722,7 +727,7 @@ TEST(Subscribers, ThrowingEventSlotDoesNotFailTheCallAndOthersStillRun) {
 
 TEST(Subscribers, ThrowingTransitionAndWakeSlotsDoNotFailTheCall) {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   Subscription bad_t = reg.on_transition(
       [](TaskTransition, const SessionTask&) { throw std::runtime_error("transition bug"); });
   Subscription bad_w = reg.on_wake([](const WakeNotice&) { throw std::logic_error("wake bug"); });
@@ -738,7 +743,7 @@ TEST(Subscribers, ThrowingTransitionAndWakeSlotsDoNotFailTheCall) {
 
 TEST(Subscribers, SlotMayReadTheRegistry) {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   std::vector<std::optional<SessionTask>> seen_in_slot;
   std::vector<std::optional<SessionTask>> snapshots;
   std::size_t listed = 0;
@@ -763,7 +768,7 @@ TEST(Subscribers, SlotMayReadTheRegistry) {
 
 TEST(Subscribers, SlotMayWriteToTheRegistry) {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   // Every outbound message of a task is acknowledged by an inbound one (which wakes nobody).
   Subscription sub = reg.on_wake([&](const WakeNotice& w) {
     if (w.transition == TaskTransition::Message) {
@@ -786,7 +791,7 @@ TEST(Subscribers, SlotMayWriteToTheRegistry) {
 }
 
 TEST(Subscribers, SlotsRunInTheCallingThread) {
-  Registry reg = Registry::open(":memory:");
+  Registry reg = open_registry(fresh_journal());
   std::thread::id slot_thread;
   Subscription sub =
       reg.on_event([&](const RegistryEvent&) { slot_thread = std::this_thread::get_id(); });
@@ -812,7 +817,7 @@ TEST(Subscription, DisconnectStopsDelivery) {
 }
 
 TEST(Subscription, DestructionStopsDelivery) {
-  Registry reg = Registry::open(":memory:");
+  Registry reg = open_registry(fresh_journal());
   int events = 0, transitions = 0, wakes = 0;
   {
     Subscription a = reg.on_event([&](const RegistryEvent&) { ++events; });
@@ -828,7 +833,7 @@ TEST(Subscription, DestructionStopsDelivery) {
 }
 
 TEST(Subscription, MoveAssignmentDisconnectsThePreviousSlot) {
-  Registry reg = Registry::open(":memory:");
+  Registry reg = open_registry(fresh_journal());
   int first = 0, second = 0;
   Subscription sub = reg.on_event([&](const RegistryEvent&) { ++first; });
   sub = reg.on_event([&](const RegistryEvent&) { ++second; });
@@ -843,7 +848,7 @@ TEST(Subscription, MoveAssignmentDisconnectsThePreviousSlot) {
 }
 
 TEST(Subscription, OnlyTheDisconnectedSlotStops) {
-  Registry reg = Registry::open(":memory:");
+  Registry reg = open_registry(fresh_journal());
   int a_count = 0, b_count = 0;
   Subscription a = reg.on_event([&](const RegistryEvent&) { ++a_count; });
   Subscription b = reg.on_event([&](const RegistryEvent&) { ++b_count; });
@@ -855,7 +860,7 @@ TEST(Subscription, OnlyTheDisconnectedSlotStops) {
 }
 
 TEST(Subscription, OutlivingItsRegistryIsSafe) {
-  auto reg = std::make_unique<Registry>(Registry::open(":memory:"));
+  auto reg = std::make_unique<Registry>(open_registry(fresh_journal()));
   int events = 0;
   Subscription a = reg->on_event([&](const RegistryEvent&) { ++events; });
   auto b =
@@ -871,7 +876,7 @@ TEST(Subscription, OutlivingItsRegistryIsSafe) {
 }
 
 TEST(Subscription, SurvivesAMoveOfTheRegistry) {
-  Registry a = Registry::open(":memory:");
+  Registry a = open_registry(fresh_journal());
   int events = 0;
   Subscription sub = a.on_event([&](const RegistryEvent&) { ++events; });
   Registry b = std::move(a);

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "support/errors.hpp"
+#include "support/journals.hpp"
 #include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
@@ -55,6 +56,10 @@ using taskjournal::Timestamp;
 using taskjournal::testing::error_code;
 using taskjournal::testing::error_text;
 using taskjournal::testing::FakeClock;
+using taskjournal::testing::fresh_journal;
+using taskjournal::testing::journal_at;
+using taskjournal::testing::open_registry;
+using taskjournal::testing::open_reader;
 using taskjournal::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -67,7 +72,7 @@ using ::testing::HasSubstr;
 struct Env {
   FakeClock clock;
   Registry reg;
-  Env() : reg(Registry::open(":memory:", Options{.clock = clock.fn()})) {}
+  Env() : reg(open_registry(fresh_journal(), Options{.clock = clock.fn()})) {}
 };
 
 CreateSessionTask input(std::string session, std::optional<std::string> id,
@@ -247,7 +252,7 @@ TEST(RegistryCreate, EmptyJournalHasLastSeqZeroAndCreateAdvancesIt) {
 }
 
 TEST(RegistryCreate, DefaultClockIsTheSystemClock) {
-  Registry reg = Registry::open(":memory:");
+  Registry reg = open_registry(fresh_journal());
   const auto before =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   const SessionTask t = reg.create(input("sess_1", std::nullopt));
@@ -1105,11 +1110,11 @@ Snapshot snapshot(Registry& reg) {
 
 TEST(RegistryReopen, ReopenedFileGivesEqualViews) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   FakeClock clock;
   Snapshot before;
   {
-    Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+    Registry reg = open_registry(path, Options{.clock = clock.fn()});
     populate(reg, clock);
     before = snapshot(reg);
   }
@@ -1117,22 +1122,22 @@ TEST(RegistryReopen, ReopenedFileGivesEqualViews) {
   ASSERT_EQ(before.msgs1.size(), 2u);
   ASSERT_EQ(before.t1->state, SessionTaskState::Running);  // resumed by the reply
   clock.advance(1h);                                       // the fold must not read the clock
-  Registry reopened = Registry::open(path, Options{.clock = clock.fn()});
+  Registry reopened = open_registry(path, Options{.clock = clock.fn()});
   EXPECT_EQ(snapshot(reopened), before);
 }
 
 TEST(RegistryReopen, WritesContinueAfterReopen) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   FakeClock clock;
   std::uint64_t seq = 0;
   std::string first_id;
   {
-    Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+    Registry reg = open_registry(path, Options{.clock = clock.fn()});
     first_id = reg.create(input("sess_1", std::nullopt)).id;
     seq = reg.last_seq();
   }
-  Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+  Registry reg = open_registry(path, Options{.clock = clock.fn()});
   EXPECT_EQ(reg.last_seq(), seq);
   const SessionTask second = reg.create(input("sess_1", std::nullopt));
   EXPECT_NE(second.id, first_id);
@@ -1145,12 +1150,12 @@ TEST(RegistryReopen, WritesContinueAfterReopen) {
 
 TEST(RegistryReopen, FullRangeValuesAndExactTimestampsSurviveReopen) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   FakeClock clock;
   std::optional<SessionTask> before;
   std::vector<TaskMessage> messages;
   {
-    Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+    Registry reg = open_registry(path, Options{.clock = clock.fn()});
     reg.create(input("sess_1", "task_1", "k", SessionTaskState::Running));
     clock.advance(123457us);
     before = reg.update("sess_1", "task_1",
@@ -1168,33 +1173,33 @@ TEST(RegistryReopen, FullRangeValuesAndExactTimestampsSurviveReopen) {
   }
   ASSERT_TRUE(before);
   ASSERT_EQ(before->progress->current, UINT64_MAX);
-  Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+  Registry reg = open_registry(path, Options{.clock = clock.fn()});
   EXPECT_EQ(reg.get("sess_1", "task_1"), before);
   EXPECT_EQ(reg.list_messages("sess_1", "task_1"), messages);
 }
 
 TEST(RegistryReopen, StringsWithNulBytesSurviveReopen) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   const std::string with_nul("a\0b", 3);
   SessionTask created;
   {
-    Registry reg = Registry::open(path);
+    Registry reg = open_registry(path);
     CreateSessionTask in = input("sess_1", "task_1");
     in.display_name = with_nul;
     created = reg.create(in);
   }
   EXPECT_EQ(created.display_name, with_nul);
-  Registry reg = Registry::open(path);
+  Registry reg = open_registry(path);
   EXPECT_EQ(reg.get("sess_1", "task_1"), created);
 }
 
 TEST(RegistryReadOnly, ReadOnlyRegistrySeesWritesCommittedByAnotherRegistry) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
-  Registry rw = Registry::open(path);
+  const auto path = journal_at(dir, "journal.db");
+  Registry rw = open_registry(path);
   rw.create(input("sess_1", "t1"));
-  Registry ro = Registry::open(path, Options{.read_only = true});
+  Registry ro = open_registry(path, Options{.read_only = true});
   EXPECT_THAT(ids_of(ro.list("sess_1")), ElementsAre("t1"));
   const SessionTask t2 = rw.create(input("sess_1", "t2"));
   EXPECT_EQ(ro.get("sess_1", "t2"), t2);
@@ -1205,16 +1210,16 @@ TEST(RegistryReadOnly, ReadOnlyRegistrySeesWritesCommittedByAnotherRegistry) {
 
 TEST(RegistryReadOnly, ReadsWorkAndEveryWriteThrowsReadOnly) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   FakeClock clock;
   Snapshot before;
   {
-    Registry reg = Registry::open(path, Options{.clock = clock.fn()});
+    Registry reg = open_registry(path, Options{.clock = clock.fn()});
     populate(reg, clock);
     before = snapshot(reg);
   }
   {
-    Registry ro = Registry::open(path, Options{.clock = clock.fn(), .read_only = true});
+    Registry ro = open_registry(path, Options{.clock = clock.fn(), .read_only = true});
     EXPECT_EQ(snapshot(ro), before);
     EXPECT_EQ(error_code([&] { ro.create(input("sess_1", "new")); }), ErrorCode::ReadOnly);
     EXPECT_EQ(error_code([&] { ro.create(input("sess_1", std::nullopt)); }), ErrorCode::ReadOnly);
@@ -1226,24 +1231,29 @@ TEST(RegistryReadOnly, ReadsWorkAndEveryWriteThrowsReadOnly) {
         ErrorCode::ReadOnly);
     EXPECT_EQ(snapshot(ro), before);
   }
-  Registry rw = Registry::open(path, Options{.clock = clock.fn()});
+  Registry rw = open_registry(path, Options{.clock = clock.fn()});
   EXPECT_EQ(snapshot(rw), before);
 }
 
-TEST(RegistryReadOnly, MissingFileThrowsReadOnly) {
+TEST(RegistryReadOnly, MissingJournalThrowsReadOnlyAndCreatesNothing) {
   TempDir dir;
-  const auto path = dir.file("missing.db");
-  EXPECT_EQ(error_code([&] { Registry::open(path, Options{.read_only = true}); }),
+  const auto path = journal_at(dir, "missing.db");
+  EXPECT_EQ(error_code([&] { open_registry(path, Options{.read_only = true}); }),
             ErrorCode::ReadOnly);
-  EXPECT_FALSE(std::filesystem::exists(path));
+  // Nothing was created: a second read-only open finds no journal either.
+  EXPECT_EQ(error_code([&] { open_registry(path, Options{.read_only = true}); }),
+            ErrorCode::ReadOnly);
+  if (path.engine == taskjournal::testing::TestEngine::Sqlite) {
+    EXPECT_FALSE(std::filesystem::exists(path.where));
+  }
 }
 
 TEST(RegistrySharedFile, TwoRegistriesSeeEachOthersWrites) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
+  const auto path = journal_at(dir, "journal.db");
   FakeClock clock;
-  Registry a = Registry::open(path, Options{.clock = clock.fn()});
-  Registry b = Registry::open(path, Options{.clock = clock.fn()});
+  Registry a = open_registry(path, Options{.clock = clock.fn()});
+  Registry b = open_registry(path, Options{.clock = clock.fn()});
 
   const SessionTask created = a.create(input("sess_1", "task_1"));
   EXPECT_EQ(b.get("sess_1", "task_1"), created);
@@ -1281,9 +1291,9 @@ TEST(RegistrySharedFile, AlternatingWritesWithoutReadsInBetweenSucceed) {
   // Each registry writes right after the other committed, with no read of its own in between:
   // no other writer holds the lock, so no call may fail (least of all with Busy).
   TempDir dir;
-  const auto path = dir.file("journal.db");
-  Registry a = Registry::open(path);
-  Registry b = Registry::open(path);
+  const auto path = journal_at(dir, "journal.db");
+  Registry a = open_registry(path);
+  Registry b = open_registry(path);
   a.create(input("sess_1", "task_1", "k", SessionTaskState::Running));
   std::vector<std::string> failures;
   for (int i = 0; i < 10; ++i) {
@@ -1303,9 +1313,9 @@ TEST(RegistrySharedFile, AlternatingWritesWithoutReadsInBetweenSucceed) {
 
 TEST(RegistrySharedFile, CreateAfterTheOtherRegistrysCreateSucceeds) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
-  Registry a = Registry::open(path);
-  Registry b = Registry::open(path);
+  const auto path = journal_at(dir, "journal.db");
+  Registry a = open_registry(path);
+  Registry b = open_registry(path);
   a.create(input("sess_1", "t1"));
   b.create(input("sess_1", "t2"));
   EXPECT_EQ(error_code([&] { a.create(input("sess_1", "t3")); }), std::nullopt);
@@ -1314,9 +1324,9 @@ TEST(RegistrySharedFile, CreateAfterTheOtherRegistrysCreateSucceeds) {
 
 TEST(RegistrySharedFile, TwoRegistriesWritingFromThreadsLoseNothing) {
   TempDir dir;
-  const auto path = dir.file("journal.db");
-  Registry a = Registry::open(path);
-  Registry b = Registry::open(path);
+  const auto path = journal_at(dir, "journal.db");
+  Registry a = open_registry(path);
+  Registry b = open_registry(path);
   a.create(input("sess_1", "shared", "k", SessionTaskState::Running));
   constexpr int kPerThread = 15;
   std::mutex failures_mutex;
@@ -1350,7 +1360,7 @@ TEST(RegistrySharedFile, TwoRegistriesWritingFromThreadsLoseNothing) {
 
 TEST(RegistryConcurrency, FourThreadsCreatingAndUpdatingLoseNothing) {
   FakeClock clock;
-  Registry reg = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry reg = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   reg.create(input("sess_1", "shared", "k", SessionTaskState::Running));
   constexpr int kThreads = 4;
   constexpr int kTasksPerThread = 20;
@@ -1414,18 +1424,18 @@ TEST(ErrorCodeNames, ToStringGivesSnakeCase) {
 
 TEST(RegistryLifetime, MovedRegistryKeepsItsJournal) {
   FakeClock clock;
-  Registry a = Registry::open(":memory:", Options{.clock = clock.fn()});
+  Registry a = open_registry(fresh_journal(), Options{.clock = clock.fn()});
   const SessionTask t = a.create(input("sess_1", "task_1"));
   Registry b = std::move(a);
   EXPECT_EQ(b.get("sess_1", "task_1"), t);
-  Registry c = Registry::open(":memory:");
+  Registry c = open_registry(fresh_journal());
   c = std::move(b);
   EXPECT_EQ(c.get("sess_1", "task_1"), t);
 }
 
 TEST(RegistryLifetime, InMemoryRegistriesAreIndependent) {
-  Registry a = Registry::open(":memory:");
-  Registry b = Registry::open(":memory:");
+  Registry a = open_registry(fresh_journal());
+  Registry b = open_registry(fresh_journal());
   a.create(input("sess_1", "task_1"));
   EXPECT_EQ(b.get("sess_1", "task_1"), std::nullopt);
   EXPECT_NO_THROW(b.create(input("sess_2", "task_1")));
@@ -1524,9 +1534,9 @@ TEST(RegistryValidation, JsonNumberBeyondADoubleIsRefusedAsOutOfRange) {
 // no waiting at all (and the open deadline overflowed).
 TEST(RegistryOpen, BusyTimeoutAboveIntMaxWaitsForTheLock) {
   TempDir dir;
-  const auto file = dir.file("busy.db");
-  auto holder = Registry::open(file);
-  auto waiter = Registry::open(file, Options{.busy_timeout = std::chrono::milliseconds::max()});
+  const auto file = journal_at(dir, "busy.db");
+  auto holder = open_registry(file);
+  auto waiter = open_registry(file, Options{.busy_timeout = std::chrono::milliseconds::max()});
   std::atomic<bool> locked{false};
   std::thread t([&] {
     holder.batch([&](taskjournal::Batch& b) {
@@ -1541,6 +1551,6 @@ TEST(RegistryOpen, BusyTimeoutAboveIntMaxWaitsForTheLock) {
   EXPECT_EQ(code, std::nullopt);
   EXPECT_TRUE(waiter.get("sess_1", "held"));
   EXPECT_TRUE(waiter.get("sess_1", "waited"));
-  EXPECT_EQ(error_code([&] { Registry::open(file, Options{.busy_timeout = -1ms}); }),
+  EXPECT_EQ(error_code([&] { open_registry(file, Options{.busy_timeout = -1ms}); }),
             ErrorCode::InvalidArgument);
 }

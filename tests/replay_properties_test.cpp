@@ -63,7 +63,11 @@ Views views_of(const tjm::Model& m, tjm::Sut& sut, tj::Registry& r) {
 /// Every event in the file, read and verified by a fresh read-only journal connection.
 std::vector<ev::Event> read_file(const tjm::Sut& sut) {
   tj::store::Journal journal(
-      tj::store::JournalConfig{.path = sut.path().string(), .read_only = true});
+      tj::store::JournalConfig{.kind = sut.location().engine == tj::testing::TestEngine::Postgresql
+                                           ? tj::store::EngineKind::Postgresql
+                                           : tj::store::EngineKind::Sqlite,
+                               .path = sut.location().where,
+                               .read_only = true});
   std::vector<ev::Event> out;
   journal.read_new([&](ev::Event&& e) { out.push_back(std::move(e)); });
   return out;

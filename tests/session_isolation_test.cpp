@@ -10,6 +10,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "support/journals.hpp"
 #include <rapidcheck/gtest.h>
 
 #include "support/fake_clock.hpp"
@@ -60,8 +62,8 @@ RC_GTEST_PROP(SessionIsolation, CallsWithSessionANeverTellWhetherBsTaskExistsNor
   const std::string x = *rc::gen::element<std::string>("x", "task-x", "t\xc3\xa4sk", "task_0");
 
   FakeClock clock1, clock2;
-  auto with_x = Registry::open(":memory:", {.clock = clock1.fn()});
-  auto without_x = Registry::open(":memory:", {.clock = clock2.fn()});
+  auto with_x = open_registry(fresh_journal(), Options{.clock = clock1.fn()});
+  auto without_x = open_registry(fresh_journal(), Options{.clock = clock2.fn()});
 
   // What both have: a task of A's (when A is a valid session) and another task of B's.
   for (Registry* r : {&with_x, &without_x}) {
@@ -209,7 +211,7 @@ RC_GTEST_PROP(SessionIsolation, CallsWithSessionANeverTellWhetherBsTaskExistsNor
 
 TEST(SessionIsolation, EveryCallOnAForeignTaskAnswersAsForAMissingOne) {
   // The table of the property, written out once: B's task "x" seen from session "a".
-  auto r = Registry::open(":memory:");
+  auto r = open_registry(fresh_journal());
   r.create({.session_id = "b", .id = "x", .kind = "k"});
   r.update("b", "x", {.input_request = TaskInputRequest{.id = "q", .prompt = "?"}});
   const auto m = r.record_message("b", "x", NewTaskMessage::outbound_text("secret"));

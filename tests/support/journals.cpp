@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +77,16 @@ std::string JournalLocation::uri() const {
   const std::string schema = where.substr(schema_at, where.find('\'', schema_at) - schema_at);
   return "postgresql:///" + value("dbname") + "?host=" + value("host") + "&port=" +
          value("port") + "&user=" + value("user") + "&options=-c%20search_path%3D" + schema;
+}
+
+JournalLocation fresh_journal() {
+  if (test_engine() == TestEngine::Sqlite) return {TestEngine::Sqlite, ":memory:"};
+  static std::atomic<unsigned> next{0};
+  const std::string schema =
+      "tj_fresh_" + std::to_string(::getpid()) + "_" + std::to_string(next.fetch_add(1));
+  const std::string base = test_server_conninfo();
+  store::postgres::Connection(base).exec("CREATE SCHEMA " + schema);
+  return {TestEngine::Postgresql, base + " options='-c search_path=" + schema + "'"};
 }
 
 JournalLocation journal_at(const TempDir& dir, std::string_view name) {

@@ -41,6 +41,10 @@ JournalLocation journal_at(const TempDir& dir, std::string_view name);
 /// The same on a given engine.
 JournalLocation journal_at(const TempDir& dir, std::string_view name, TestEngine engine);
 
+/// A new, private, empty journal on test_engine(): ":memory:" for SQLite, a schema of its own for
+/// PostgreSQL (dropped with the test's server).
+JournalLocation fresh_journal();
+
 /// Registry::open or Registry::open_postgresql, as `at` says.
 Registry open_registry(const JournalLocation& at, Options options = {});
 /// JournalReader::open or JournalReader::open_postgresql, as `at` says.

@@ -32,6 +32,7 @@
 #include "store/journal.hpp"
 #include "support/fake_clock.hpp"
 #include "support/generators.hpp"
+#include "support/journals.hpp"
 #include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
@@ -176,14 +177,15 @@ struct Checks {
 /// `registries` Registry objects on one journal file, with subscribers recording what they see.
 class Sut {
  public:
-  explicit Sut(std::size_t registries = 1) : path_(dir_.path() / "journal.db") {
+  explicit Sut(std::size_t registries = 1) : at_(journal_at(dir_, "journal.db")) {
     for (std::size_t i = 0; i < registries; ++i) regs_.emplace_back();
     open_all();
   }
   Sut(const Sut&) = delete;
   Sut& operator=(const Sut&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
+  /// The journal, on the engine under test (support/journals.hpp).
+  const JournalLocation& location() const { return at_; }
   std::size_t size() const { return regs_.size(); }
   Registry& registry(std::size_t i) { return *regs_[i]; }
   /// What run_step checks besides the answers, for the commands run on this Sut.
@@ -227,7 +229,7 @@ class Sut {
   void open_all();
 
   TempDir dir_ = TempDir::in_memory("taskjournal-props");
-  std::filesystem::path path_;
+  JournalLocation at_;
   FakeClock clock_;
   std::vector<std::optional<Registry>> regs_;
   std::vector<Subscription> subs_;
