@@ -41,17 +41,25 @@ struct TaskFold {
 /// here. Views::apply and the registry's in-transaction overlay both fold through this.
 TaskFold fold_into_task(SessionTask& task, const events::Event& event);
 
+/// Which sequence numbers Views::apply accepts.
+enum class Sequence {
+  Whole,   ///< every event of the journal: each apply() takes the event after last_seq()
+  Subset,  ///< some of its events (one session's, SessionViews): each a later one than last_seq()
+};
+
 class Views {
  public:
   // Not copyable: the indexes point into the task map's nodes (a move keeps them).
   Views() = default;
+  explicit Views(Sequence sequence) : sequence_(sequence) {}
   Views(const Views&) = delete;
   Views& operator=(const Views&) = delete;
   Views(Views&&) noexcept = default;
   Views& operator=(Views&&) noexcept = default;
 
-  /// Folds `event`, which must be the event after last_seq(). Throws Error(Corrupt) naming the
-  /// sequence number, and changes nothing, if the event does not fit the views: a sequence gap,
+  /// Folds `event`, which must be the event after last_seq() (Sequence::Subset: any later one).
+  /// Throws Error(Corrupt) naming the sequence number, and changes nothing, if the event does not
+  /// fit the views: a sequence gap (Whole) or an event not after last_seq() (Subset),
   /// a create of an existing id, an event for an unknown task or for a task of another session,
   /// a message id already used.
   Applied apply(const events::Event& event);
@@ -135,6 +143,7 @@ class Views {
   StringMap<TaskEntry> tasks_;
   StringMap<std::vector<const TaskEntry*>> sessions_;  // tasks in creation order
   MessageIndex message_index_;
+  Sequence sequence_ = Sequence::Whole;
   std::uint64_t last_seq_ = 0;
   std::uint64_t restored_events_ = 0;  // sum of restored tasks' event counts
 };

@@ -80,6 +80,12 @@ class Engine {
       std::string_view task_id, std::uint64_t up_to_seq,
       const std::function<bool(const EventRow&, std::string_view prev_hash)>& sink) = 0;
 
+  /// The same for every row of session `session_id` (PostgreSQL: through an index; SQLite: a
+  /// scan of the journal, as nothing there calls it).
+  virtual void scan_session(
+      std::string_view session_id, std::uint64_t up_to_seq,
+      const std::function<bool(const EventRow&, std::string_view prev_hash)>& sink) = 0;
+
   /// The stored hash of event `seq`; empty if there is no such row.
   virtual std::string stored_hash(std::uint64_t seq) = 0;
   /// The largest sequence number stored, unchecked; 0 for an empty journal.

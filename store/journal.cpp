@@ -81,6 +81,27 @@ std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
   return out;
 }
 
+void Journal::session_events(std::string_view session_id, std::uint64_t up_to_seq,
+                             const std::function<void(events::Event&&)>& sink) {
+  ThrowingReporter reporter(path());
+  ChainVerifier verifier(0, genesis_hash(), reporter, hasher_);
+  engine_->scan_session(session_id, up_to_seq, [&](const EventRow& row, std::string_view prev) {
+    events::Event event;
+    verifier.check_linked(row, prev, event);
+    sink(std::move(event));
+    return true;
+  });
+}
+
+std::string Journal::session_of(std::string_view task_id, std::uint64_t up_to_seq) {
+  std::string session;
+  engine_->scan_task(task_id, up_to_seq, [&](const EventRow& row, std::string_view) {
+    session.assign(row.session_id);
+    return false;
+  });
+  return session;
+}
+
 void Journal::read_checkpoint(const CheckpointInfo& info,
                               const std::function<void(std::string_view)>& sink) {
   const std::string where = path() + ": checkpoint of event " + std::to_string(info.seq) + ": ";

@@ -75,6 +75,13 @@ class Journal {
   std::vector<JournalEntry> task_entries(std::string_view session_id, std::string_view task_id,
                                          std::uint64_t up_to_seq);
 
+  /// Hands `sink` every event of session `session_id` up to `up_to_seq`, in order, each row's
+  /// hash checked against its predecessor's and its payload decoded (as task_entries).
+  void session_events(std::string_view session_id, std::uint64_t up_to_seq,
+                      const std::function<void(events::Event&&)>& sink);
+  /// The session of task `task_id` (its first event's, up to `up_to_seq`); empty if none.
+  std::string session_of(std::string_view task_id, std::uint64_t up_to_seq);
+
   /// The stored hash of event `seq`, or an empty string if there is no such row.
   std::string stored_hash(std::uint64_t seq) { return engine_->stored_hash(seq); }
   /// The largest sequence number stored (0 for an empty journal), unchecked.

@@ -22,6 +22,7 @@
 #include "events/validate.hpp"
 #include "projections/commands.hpp"
 #include "projections/notices.hpp"
+#include "projections/session_views.hpp"
 #include "projections/views.hpp"
 #include "store/handoff.hpp"
 #include "store/journal.hpp"
@@ -44,7 +45,11 @@ struct Registry::Impl {
   std::mutex mutex;
   std::atomic<std::thread::id> batch_thread{};
   store::Journal journal;
+  // SQLite: the views of the whole journal, folded at open. PostgreSQL: `sessions`, the views of
+  // the sessions this registry serves, each loaded when a call first names it, so that memory
+  // and open time do not grow with the journal (projections/session_views.hpp).
   projections::Views views;
+  std::optional<projections::SessionViews> sessions;
   boost::signals2::signal<void(const RegistryEvent&)> event_signal;
   boost::signals2::signal<void(TaskTransition, const SessionTask&)> transition_signal;
   boost::signals2::signal<void(const WakeNotice&)> wake_signal;
@@ -57,7 +62,43 @@ struct Registry::Impl {
                                      .durability = options.durability,
                                      .busy_timeout = options.busy_timeout,
                                      .exclusive = options.exclusive}) {
-    open_views();
+    if (kind == store::EngineKind::Postgresql) {
+      open_sessions();
+    } else {
+      open_views();
+    }
+  }
+
+  // ---- the views a call reads: one session's -------------------------------------------------
+
+  // The sequence number of the newest event the views include.
+  std::uint64_t position() const { return sessions ? sessions->last_seq() : views.last_seq(); }
+
+  // The views holding session `session_id`'s tasks: all views, or the session's own, loaded now
+  // if no call named it since it was last forgotten.
+  projections::Views& views_of(std::string_view session_id) {
+    if (!sessions) return views;
+    if (projections::Views* loaded = sessions->find(session_id)) return *loaded;
+    projections::Views folded(projections::Sequence::Subset);
+    journal.session_events(session_id, sessions->last_seq(),
+                           [&](events::Event&& event) { folded.apply(event); });
+    return sessions->install(std::string(session_id), std::move(folded));
+  }
+
+  // The task with this id in any session (create's conflict check).
+  const SessionTask* find_any(std::string_view task_id) {
+    if (!sessions) return views.find_any(task_id);
+    const std::string session = journal.session_of(task_id, sessions->last_seq());
+    return session.empty() ? nullptr : views_of(session).find(session, task_id);
+  }
+
+  // PostgreSQL: starts at the newest event without folding anything. Each event read later is
+  // checked against its predecessor's stored hash; the chain as a whole is verify's business.
+  void open_sessions() {
+    sessions.emplace();
+    const std::uint64_t seq = journal.newest_seq();
+    journal.resume_after(seq, seq == 0 ? store::genesis_hash() : journal.stored_hash(seq));
+    sessions->reset(seq);
   }
 
   // The time of an event. Every stored time must be expressible in RFC 3339 (years 0000–9999),
@@ -92,6 +133,7 @@ struct Registry::Impl {
     journal.read_new([this](events::Event&& event) { apply(event); });
   }
   void refresh() {
+    if (sessions) sessions->trim();  // before the call loads what it needs
     if (views_stale) {
       rebuild();
     } else if (!options.exclusive && journal.changed_by_others()) {
@@ -104,6 +146,11 @@ struct Registry::Impl {
   // allocation failure) may leave them half changed: they are then rebuilt on the next call.
   projections::Applied apply(const events::Event& event) {
     try {
+      if (sessions) {
+        // A call's own events are of sessions it loaded; others' may be of any session.
+        const auto applied = sessions->apply(event);
+        return applied ? *applied : projections::Applied{};
+      }
       return views.apply(event);
     } catch (const Error&) {
       throw;
@@ -275,7 +322,7 @@ struct Registry::Impl {
   // The period grows to a tenth of the journal: writing a checkpoint costs time in proportion to
   // the views, so a fixed period would cost ever more per event as the journal grows.
   void checkpoint_if_due() {
-    if (options.checkpoint_every == 0 || options.read_only || views_stale) return;
+    if (options.checkpoint_every == 0 || options.read_only || views_stale || sessions) return;
     const std::uint64_t every = std::max(options.checkpoint_every, checkpointed_seq / 10);
     if (views.last_seq() - std::min(checkpointed_seq, views.last_seq()) < every) return;
     if (journal.verified_seq() != views.last_seq()) return;
@@ -290,8 +337,14 @@ struct Registry::Impl {
     }
   }
 
-  // Folds the whole journal again from the first event, into new views.
+  // Folds the whole journal again from the first event, into new views (PostgreSQL: forgets the
+  // sessions, which load again from the events).
   void rebuild() {
+    if (sessions) {
+      sessions->reset(journal.verified_seq());
+      views_stale = false;
+      return;
+    }
     views = projections::Views{};
     journal.restart();
     catch_up();
@@ -329,18 +382,19 @@ struct Registry::Impl {
       if (auto it = overlay_.find(task_id); it != overlay_.end()) {
         return it->second.session_id == session_id ? &it->second : nullptr;
       }
-      return r_.views.find(session_id, task_id);
+      return r_.views_of(session_id).find(session_id, task_id);
     }
     const SessionTask* find_any(std::string_view task_id) const {
       if (auto it = overlay_.find(task_id); it != overlay_.end()) return &it->second;
-      return r_.views.find_any(task_id);
+      return r_.find_any(task_id);
     }
 
     // Appends `event` under the next sequence number and folds it into the overlay; returns the
     // task as it is after the event.
     const SessionTask& append(events::Event event) {
       check_alive();
-      event.seq = r_.views.last_seq() + events_.size() + 1;
+      event.seq = r_.position() + events_.size() + 1;
+      r_.views_of(event.session_id);  // loaded (or kept) for the fold after the commit
       try {
         r_.journal.append(event);
       } catch (const std::exception& e) {
@@ -359,7 +413,9 @@ struct Registry::Impl {
       } else {
         auto it = overlay_.find(event.task_id);
         if (it == overlay_.end()) {
-          it = overlay_.emplace(event.task_id, *r_.views.find(event.session_id, event.task_id))
+          it = overlay_
+                   .emplace(event.task_id,
+                            *r_.views_of(event.session_id).find(event.session_id, event.task_id))
                    .first;
         }
         task = &it->second;
@@ -573,7 +629,7 @@ void Registry::batch(const std::function<void(Batch&)>& body) {
 std::optional<SessionTask> Registry::get(std::string_view session_id, std::string_view task_id) {
   auto guard = impl_->lock();
   impl_->refresh();
-  const SessionTask* task = impl_->views.find(session_id, task_id);
+  const SessionTask* task = impl_->views_of(session_id).find(session_id, task_id);
   return task ? std::optional<SessionTask>(*task) : std::nullopt;
 }
 
@@ -581,7 +637,7 @@ std::vector<SessionTask> Registry::list(std::string_view session_id,
                                         const SessionTaskFilter& filter) {
   auto guard = impl_->lock();
   impl_->refresh();
-  return impl_->views.list(session_id, filter);
+  return impl_->views_of(session_id).list(session_id, filter);
 }
 
 std::vector<TaskMessage> Registry::list_messages(std::string_view session_id,
@@ -590,17 +646,18 @@ std::vector<TaskMessage> Registry::list_messages(std::string_view session_id,
                                                  std::optional<std::string_view> after_id) {
   auto guard = impl_->lock();
   impl_->refresh();
-  return impl_->views.messages(session_id, task_id, limit, after_id);
+  return impl_->views_of(session_id).messages(session_id, task_id, limit, after_id);
 }
 
 std::vector<JournalEntry> Registry::history(std::string_view session_id, std::string_view task_id) {
   auto guard = impl_->lock();
   impl_->refresh();
-  if (!impl_->views.find(session_id, task_id)) return {};
-  auto entries = impl_->journal.task_entries(session_id, task_id, impl_->views.last_seq());
+  const projections::Views& views = impl_->views_of(session_id);
+  if (!views.find(session_id, task_id)) return {};
+  auto entries = impl_->journal.task_entries(session_id, task_id, impl_->position());
   // The rows come through an index that SQLite never checks against the table: a damaged index
   // would silently leave events out (or add some) without this count from the fold.
-  const std::uint64_t expected = impl_->views.event_count(session_id, task_id);
+  const std::uint64_t expected = views.event_count(session_id, task_id);
   if (entries.size() != expected) {
     throw Error(ErrorCode::Corrupt,
                 impl_->journal.path() + ": history of task " + std::string(task_id) + ": found " +
@@ -613,13 +670,19 @@ std::vector<JournalEntry> Registry::history(std::string_view session_id, std::st
 std::uint64_t Registry::last_seq() {
   auto guard = impl_->lock();
   impl_->refresh();
-  return impl_->views.last_seq();
+  return impl_->position();
 }
 
 std::uint64_t Registry::checkpoint() {
   auto guard = impl_->lock();
   if (impl_->options.read_only) {
     throw Error(ErrorCode::ReadOnly, impl_->journal.path() + ": journal opened read-only");
+  }
+  if (impl_->sessions) {
+    throw Error(ErrorCode::Unsupported,
+                impl_->journal.path() +
+                    ": checkpoint: a PostgreSQL registry holds only the sessions it serves and "
+                    "opens without folding the journal, so it has no views to checkpoint");
   }
   impl_->refresh();
   return impl_->write_checkpoint();

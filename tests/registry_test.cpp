@@ -1235,6 +1235,39 @@ TEST(RegistryReadOnly, ReadsWorkAndEveryWriteThrowsReadOnly) {
   EXPECT_EQ(snapshot(rw), before);
 }
 
+// A PostgreSQL registry holds only the sessions it serves (projections/session_views.hpp).
+TEST(RegistryCheckpoint, PostgresqlRegistryHasNoWholeViewsToCheckpoint) {
+  TempDir dir;
+  auto reg = open_registry(journal_at(dir, "j", taskjournal::testing::TestEngine::Postgresql));
+  reg.create(input("sess_1", "t1"));
+  EXPECT_EQ(error_code([&] { reg.checkpoint(); }), ErrorCode::Unsupported);
+  EXPECT_EQ(reg.last_seq(), 1u);
+}
+
+// Memory and open time do not grow with the journal (issue 11): a PostgreSQL registry folds no
+// event at open, and reads a session's events when a call first names it.
+TEST(RegistryOpen, PostgresqlOpenFoldsNothingAndServesEverySessionOnDemand) {
+  TempDir dir;
+  const auto at = journal_at(dir, "j", taskjournal::testing::TestEngine::Postgresql);
+  {
+    auto writer = open_registry(at);
+    for (int s = 0; s < 20; ++s) {
+      const std::string session = "sess_" + std::to_string(s);
+      writer.create(input(session, "t" + std::to_string(s)));
+      writer.update(session, "t" + std::to_string(s), {.state = SessionTaskState::Running});
+    }
+  }
+  auto reg = open_registry(at);
+  EXPECT_EQ(reg.open_report().events_folded, 0u);
+  EXPECT_EQ(reg.open_report().checkpoint_seq, 0u);
+  EXPECT_EQ(reg.last_seq(), 40u);
+  EXPECT_EQ(reg.get("sess_7", "t7")->state, SessionTaskState::Running);
+  EXPECT_FALSE(reg.get("sess_7", "t8"));  // another session's task
+  EXPECT_EQ(reg.list("sess_19").size(), 1u);
+  EXPECT_EQ(error_code([&] { reg.create(input("sess_0", "t19")); }), ErrorCode::Conflict);
+  EXPECT_EQ(reg.history("sess_3", "t3").size(), 2u);
+}
+
 TEST(RegistryReadOnly, MissingJournalThrowsReadOnlyAndCreatesNothing) {
   TempDir dir;
   const auto path = journal_at(dir, "missing.db");

@@ -1,6 +1,7 @@
 // projections::Views directly: the fold of each event type, the lookups (find, find_any, list,
 // messages with its cursor and most-recent-N rules, event_count), the message index (insert,
-// find, duplicates, growth across many rehashes) and rebuilding from checkpoint entries.
+// find, duplicates, growth across many rehashes), rebuilding from checkpoint entries, and
+// SessionViews (the sessions a PostgreSQL registry serves).
 #include "projections/views.hpp"
 
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "events/checkpoint.hpp"
 #include "events/event.hpp"
+#include "projections/session_views.hpp"
 #include "support/errors.hpp"
 #include "support/fake_clock.hpp"
 #include "taskjournal/lifecycle.hpp"
@@ -470,6 +472,86 @@ TEST(ViewsRestore, EntriesThatCannotBeAFoldAreCorrupt) {
 TEST(ViewsRestore, RestoringIntoViewsThatHoldEventsIsCorrupt) {
   Folded f = folded();
   EXPECT_THROW_CODE(f.views.restore_task(std::move(f.entries[0])), ErrorCode::Corrupt);
+}
+
+// ---- Sequence::Subset and SessionViews ----------------------------------------------------------
+
+TEST(SubsetViews, AcceptAnyLaterEventButNeverAnEarlierOne) {
+  Journal j;
+  const Event a = j.created("s", "a");
+  const Event other = j.created("s2", "b");  // another session's: not folded here
+  const Event update = j.updated("s", "a", {.state = SessionTaskState::Running});
+  Views whole;
+  whole.apply(a);
+  EXPECT_THROW_CODE(whole.apply(update), ErrorCode::Corrupt);  // a gap for whole views
+  Views subset(Sequence::Subset);
+  subset.apply(a);
+  subset.apply(update);
+  EXPECT_EQ(subset.find("s", "a")->state, SessionTaskState::Running);
+  EXPECT_EQ(subset.last_seq(), update.seq);
+  EXPECT_THROW_CODE(subset.apply(other), ErrorCode::Corrupt);  // not after last_seq
+}
+
+TEST(SessionViews, EventsOfSessionsNotLoadedOnlyMoveTheirPosition) {
+  Journal j;
+  SessionViews sessions;
+  sessions.reset(0);
+  EXPECT_FALSE(sessions.apply(j.created("s", "a")));
+  EXPECT_EQ(sessions.last_seq(), 1u);
+  EXPECT_EQ(sessions.find("s"), nullptr);
+  EXPECT_EQ(sessions.session_count(), 0u);
+}
+
+TEST(SessionViews, LoadedSessionFollowsLaterEvents) {
+  Journal j;
+  SessionViews sessions;
+  const Event a = j.created("s", "a");
+  sessions.reset(a.seq);
+  Views loaded(Sequence::Subset);
+  loaded.apply(a);
+  sessions.install("s", std::move(loaded));
+  sessions.apply(j.created("other", "x"));
+  const auto applied = sessions.apply(j.updated("s", "a", {.state = SessionTaskState::Running}));
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->task->state, SessionTaskState::Running);
+  EXPECT_EQ(applied->state_before, SessionTaskState::Queued);
+  ASSERT_NE(sessions.find("s"), nullptr);
+  EXPECT_EQ(sessions.find("s")->find("s", "a")->state, SessionTaskState::Running);
+  EXPECT_EQ(sessions.last_seq(), 3u);
+}
+
+TEST(SessionViews, EventNotAfterThePositionIsCorruptAndChangesNothing) {
+  Journal j;
+  SessionViews sessions;
+  sessions.reset(5);
+  Views empty(Sequence::Subset);
+  sessions.install("s", std::move(empty));
+  EXPECT_THROW_CODE(sessions.apply(j.created("s", "a")), ErrorCode::Corrupt);  // seq 1
+  EXPECT_EQ(sessions.last_seq(), 5u);
+  EXPECT_EQ(sessions.find("s")->task_count(), 0u);
+}
+
+TEST(SessionViews, TrimForgetsTheLeastRecentlyUsedSessionsBeyondTheBound) {
+  SessionViews sessions(2);
+  sessions.install("a", Views(Sequence::Subset));
+  sessions.install("b", Views(Sequence::Subset));
+  sessions.install("c", Views(Sequence::Subset));
+  EXPECT_EQ(sessions.session_count(), 3u);  // a call's sessions stay until it ends
+  ASSERT_NE(sessions.find("a"), nullptr);   // a is now the most recently used
+  sessions.trim();
+  EXPECT_EQ(sessions.session_count(), 2u);
+  EXPECT_NE(sessions.find("a"), nullptr);
+  EXPECT_EQ(sessions.find("b"), nullptr);
+  EXPECT_NE(sessions.find("c"), nullptr);
+}
+
+TEST(SessionViews, ResetForgetsEverySession) {
+  SessionViews sessions;
+  sessions.install("a", Views(Sequence::Subset));
+  sessions.reset(42);
+  EXPECT_EQ(sessions.session_count(), 0u);
+  EXPECT_EQ(sessions.find("a"), nullptr);
+  EXPECT_EQ(sessions.last_seq(), 42u);
 }
 
 }  // namespace

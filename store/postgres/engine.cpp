@@ -24,6 +24,7 @@ const char* const kAppendFirst = "tj_append_first";
 const char* const kAppendMore = "tj_append_more";
 const char* const kNotify = "tj_notify";
 const char* const kTaskRows = "tj_task_rows";
+const char* const kSessionRows = "tj_session_rows";
 const char* const kMeta = "tj_meta";
 // The error text the first INSERT raises when journal_head is not where the lock found it.
 const char* const kConflictMarker = "taskjournal append conflict: journal_head moved";
@@ -99,10 +100,22 @@ class PgEngine final : public Engine {
 
   void scan_task(std::string_view task_id, std::uint64_t up_to_seq,
                  const std::function<bool(const EventRow&, std::string_view)>& sink) override {
+    scan_linked(kTaskRows, task_id, up_to_seq, sink);
+  }
+
+  void scan_session(std::string_view session_id, std::uint64_t up_to_seq,
+                    const std::function<bool(const EventRow&, std::string_view)>& sink) override {
+    scan_linked(kSessionRows, session_id, up_to_seq, sink);
+  }
+
+  // The rows the prepared statement `which` selects by `key`, each with its predecessor's hash.
+  void scan_linked(const char* which, std::string_view key, std::uint64_t up_to_seq,
+                   const std::function<bool(const EventRow&, std::string_view)>& sink) {
     Connection& conn = connection();
     Params params;
-    params.bytes(task_id).int8(static_cast<std::int64_t>(up_to_seq));
-    const Result r = conn.exec_prepared(kTaskRows, params);
+    params.bytes(key).int8(static_cast<std::int64_t>(
+        std::min<std::uint64_t>(up_to_seq, static_cast<std::uint64_t>(INT64_MAX))));
+    const Result r = conn.exec_prepared(which, params);
     const std::string genesis = genesis_hash();
     for (int i = 0; i < r.rows(); ++i) {
       const EventRow row{.seq = static_cast<std::uint64_t>(r.int8(i, 0)),
@@ -363,13 +376,15 @@ class PgEngine final : public Engine {
     conn->prepare(kHashOf, "SELECT hash FROM " + s + ".events WHERE seq = $1", {Oid::Int8});
     conn->prepare(kMeta, "SELECT schema_version FROM " + s + ".taskjournal_meta WHERE id = 1", {});
     const std::string columns = "seq, type, version, recorded_at, session_id, task_id, payload, hash";
-    conn->prepare(kTaskRows,
-                  "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, "
-                  "e.payload, e.hash, p.hash FROM " +
-                      s + ".events e LEFT JOIN " + s +
-                      ".events p ON p.seq = e.seq - 1 WHERE e.task_id = $1 AND e.seq <= $2 "
-                      "ORDER BY e.seq",
-                  {Oid::Bytea, Oid::Int8});
+    for (const auto& [name, column] : {std::pair{kTaskRows, "task_id"},
+                                       std::pair{kSessionRows, "session_id"}}) {
+      conn->prepare(name,
+                    "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, "
+                    "e.payload, e.hash, p.hash FROM " +
+                        s + ".events e LEFT JOIN " + s + ".events p ON p.seq = e.seq - 1 WHERE e." +
+                        column + " = $1 AND e.seq <= $2 ORDER BY e.seq",
+                    {Oid::Bytea, Oid::Int8});
+    }
     // Rows are only inserted behind a head that moved to cover them (schema.hpp).
     conn->prepare(kAppendFirst,
                   "WITH h AS (UPDATE " + s + ".journal_head SET seq = seq + $1, hash = $2 " +

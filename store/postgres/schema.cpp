@@ -29,6 +29,7 @@ CREATE TABLE {s}.events (
   hash        bytea  NOT NULL CHECK (octet_length(hash) = 32)
 );
 CREATE INDEX events_by_task ON {s}.events (task_id, seq);
+CREATE INDEX events_by_session ON {s}.events (session_id, seq);
 CREATE TABLE {s}.checkpoints (
   seq        bigint PRIMARY KEY,
   hash       bytea  NOT NULL,

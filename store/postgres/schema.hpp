@@ -17,6 +17,7 @@
 //     payload     bytea  NOT NULL,   -- cereal portable binary (grammar: events/codec.cpp)
 //     hash        bytea  NOT NULL CHECK (octet_length(hash) = 32));  -- the SQLite chain
 //   CREATE INDEX events_by_task ON events (task_id, seq);
+//   CREATE INDEX events_by_session ON events (session_id, seq);  -- a registry loads a session
 //   CREATE TABLE checkpoints (...); CREATE TABLE checkpoint_chunks (...);  -- as in SQLite
 //   CREATE TABLE journal_head (              -- one row: the newest event and its hash
 //     id   int    PRIMARY KEY CHECK (id = 1),

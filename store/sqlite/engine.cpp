@@ -310,6 +310,8 @@ class SqliteEngine final : public Engine {
   void scan(std::uint64_t after_seq, const std::function<bool(const EventRow&)>& sink) override;
   void scan_task(std::string_view task_id, std::uint64_t up_to_seq,
                  const std::function<bool(const EventRow&, std::string_view)>& sink) override;
+  void scan_session(std::string_view session_id, std::uint64_t up_to_seq,
+                    const std::function<bool(const EventRow&, std::string_view)>& sink) override;
   std::string stored_hash(std::uint64_t seq) override;
   std::uint64_t newest_seq() override;
   int schema_version() override;
@@ -326,6 +328,9 @@ class SqliteEngine final : public Engine {
                         const std::function<void(const ChunkWriter&)>& produce, int keep) override;
 
  private:
+  // scan_task / scan_session: the rows whose `column` is `value`, each with its predecessor's hash.
+  void scan_linked(const char* column, std::string_view value, std::uint64_t up_to_seq,
+                   const std::function<bool(const EventRow&, std::string_view)>& sink);
   // Throws Error(Storage) naming `doing` unless a write transaction is open on the connection.
   void ensure_in_write(std::string_view doing);
 
@@ -569,13 +574,26 @@ void SqliteEngine::scan(std::uint64_t after_seq, const std::function<bool(const 
 
 void SqliteEngine::scan_task(std::string_view task_id, std::uint64_t up_to_seq,
                              const std::function<bool(const EventRow&, std::string_view)>& sink) {
+  scan_linked("task_id", task_id, up_to_seq, sink);
+}
+
+void SqliteEngine::scan_session(
+    std::string_view session_id, std::uint64_t up_to_seq,
+    const std::function<bool(const EventRow&, std::string_view)>& sink) {
+  scan_linked("session_id", session_id, up_to_seq, sink);
+}
+
+void SqliteEngine::scan_linked(const char* column, std::string_view value,
+                               std::uint64_t up_to_seq,
+                               const std::function<bool(const EventRow&, std::string_view)>& sink) {
   guarded_read(config_.location, "read task history", [&] {
     SQLite::Statement stmt(
         sql_->db,
-        "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, e.payload, "
-        "e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = e.seq - 1 "
-        "WHERE e.task_id = ? AND e.seq <= ? ORDER BY e.seq");
-    stmt.bind(1, std::string(task_id));
+        std::string("SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, "
+                    "e.payload, e.hash, p.hash FROM events AS e LEFT JOIN events AS p ON p.seq = "
+                    "e.seq - 1 WHERE e.") +
+            column + " = ? AND e.seq <= ? ORDER BY e.seq");
+    stmt.bind(1, std::string(value));
     stmt.bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(up_to_seq, INT64_MAX)));
     while (stmt.executeStep()) {
       const EventRow row{.seq = static_cast<std::uint64_t>(stmt.getColumn(0).getInt64()),
