@@ -53,10 +53,10 @@ TaskFold fold_into_task(SessionTask& task, const events::Event& event) {
 
 Applied Views::apply(const events::Event& event) {
   if (sequence_ == Sequence::Subset ? event.seq <= last_seq_ : event.seq != last_seq_ + 1) {
-    corrupt(event.seq, (sequence_ == Sequence::Subset ? "expected a sequence number above "
-                                                       : "expected sequence number ") +
-                           std::to_string(sequence_ == Sequence::Subset ? last_seq_
-                                                                        : last_seq_ + 1));
+    corrupt(event.seq,
+            (sequence_ == Sequence::Subset ? "expected a sequence number above "
+                                           : "expected sequence number ") +
+                std::to_string(sequence_ == Sequence::Subset ? last_seq_ : last_seq_ + 1));
   }
   Applied applied;
 

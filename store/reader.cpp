@@ -232,10 +232,8 @@ struct JournalReader::Impl {
   Impl(store::EngineKind k, const std::string& where, const ReaderOptions& options)
       : kind(k),
         location(where),
-        journal(store::JournalConfig{.kind = k,
-                                     .path = where,
-                                     .read_only = true,
-                                     .busy_timeout = options.busy_timeout}),
+        journal(store::JournalConfig{
+            .kind = k, .path = where, .read_only = true, .busy_timeout = options.busy_timeout}),
         path(journal.path()) {}
 
   // A read-only Registry on the same journal.

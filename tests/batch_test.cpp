@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "support/errors.hpp"
-#include "support/journals.hpp"
 #include "support/fake_clock.hpp"
+#include "support/journals.hpp"
 #include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 
@@ -197,10 +197,9 @@ TEST(Exclusive, SecondRegistryOnTheFileIsBusyWhileTheFirstIsOpen) {
   {
     auto owner = open_registry(file, {.exclusive = true});
     owner.create({.session_id = "s", .id = "t", .kind = "k"});
-    EXPECT_EQ(error_code([&] {
-                open_registry(file, {.busy_timeout = std::chrono::milliseconds(50)});
-              }),
-              ErrorCode::Busy);
+    EXPECT_EQ(
+        error_code([&] { open_registry(file, {.busy_timeout = std::chrono::milliseconds(50)}); }),
+        ErrorCode::Busy);
     EXPECT_EQ(owner.get("s", "t")->id, "t");
   }
   auto later = open_registry(file);

@@ -50,8 +50,8 @@ using taskjournal::testing::error_code;
 using taskjournal::testing::FakeClock;
 using taskjournal::testing::fresh_journal;
 using taskjournal::testing::journal_at;
-using taskjournal::testing::open_registry;
 using taskjournal::testing::open_reader;
+using taskjournal::testing::open_registry;
 using ::testing::ElementsAre;
 
 /// Runs `f` in another thread and aborts the test binary if it does not finish in time (a

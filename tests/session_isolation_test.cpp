@@ -10,12 +10,11 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-
-#include "support/journals.hpp"
 #include <rapidcheck/gtest.h>
 
 #include "support/fake_clock.hpp"
 #include "support/generators.hpp"
+#include "support/journals.hpp"
 #include "support/processes.hpp"
 #include "taskjournal/taskjournal.hpp"
 

@@ -126,9 +126,9 @@ class PgEngine final : public Engine {
                          .task_id = r.bytes(i, 5),
                          .payload = r.bytes(i, 6),
                          .hash = r.bytes(i, 7)};
-      const std::string_view prev =
-          row.seq == 1 ? std::string_view(genesis)
-                       : (r.is_null(i, 8) ? std::string_view() : r.bytes(i, 8));
+      const std::string_view prev = row.seq == 1
+                                        ? std::string_view(genesis)
+                                        : (r.is_null(i, 8) ? std::string_view() : r.bytes(i, 8));
       if (!sink(row, prev)) return;
     }
   }
@@ -206,8 +206,7 @@ class PgEngine final : public Engine {
     const auto n = static_cast<std::int64_t>(pending_.size());
     const auto expected = static_cast<std::int64_t>(locked_.seq);
     const std::string last_text = std::to_string(pending_.back().seq);
-    const std::string doing =
-        "append events " + std::to_string(expected + 1) + ".." + last_text;
+    const std::string doing = "append events " + std::to_string(expected + 1) + ".." + last_text;
     std::vector<Params> params(pending_.size() + 1);  // alive until sync(): they own integers
     std::vector<Result> results;
     {
@@ -234,9 +233,9 @@ class PgEngine final : public Engine {
     if (const int failed = Pipeline::first_failure(results); failed >= 0) {
       const Result& bad = results[static_cast<std::size_t>(failed)];
       if (bad.message().find(kConflictMarker) != std::string::npos) {
-        throw Error(ErrorCode::Corrupt,
-                    conn.where(doing) + ": journal_head moved while this write held its lock "
-                                        "(another program writes to the journal's tables)");
+        throw Error(ErrorCode::Corrupt, conn.where(doing) +
+                                            ": journal_head moved while this write held its lock "
+                                            "(another program writes to the journal's tables)");
       }
       conn.fail(doing, bad);
     }
@@ -288,8 +287,7 @@ class PgEngine final : public Engine {
   }
 
   bool write_checkpoint(const CheckpointInfo& info, std::int64_t created_at,
-                        const std::function<void(const ChunkWriter&)>& produce,
-                        int keep) override {
+                        const std::function<void(const ChunkWriter&)>& produce, int keep) override {
     if (config_.read_only) {
       throw Error(ErrorCode::ReadOnly, name_ + ": journal opened read-only");
     }
@@ -298,8 +296,7 @@ class PgEngine final : public Engine {
     conn.exec("BEGIN");
     try {
       // Checkpoint writers serialize among themselves, not with event writers.
-      conn.exec_params("SELECT pg_advisory_xact_lock($1, 1)",
-                       Params().int4(kApplicationId));
+      conn.exec_params("SELECT pg_advisory_xact_lock($1, 1)", Params().int4(kApplicationId));
       const Result exists = conn.exec_params(
           "SELECT 1 FROM " + quoted_ + ".checkpoints WHERE seq = $1", Params().int8(seq));
       if (exists.rows() > 0) {
@@ -375,9 +372,10 @@ class PgEngine final : public Engine {
     conn->prepare(kHead, "SELECT seq, hash FROM " + s + ".journal_head WHERE id = 1", {});
     conn->prepare(kHashOf, "SELECT hash FROM " + s + ".events WHERE seq = $1", {Oid::Int8});
     conn->prepare(kMeta, "SELECT schema_version FROM " + s + ".taskjournal_meta WHERE id = 1", {});
-    const std::string columns = "seq, type, version, recorded_at, session_id, task_id, payload, hash";
-    for (const auto& [name, column] : {std::pair{kTaskRows, "task_id"},
-                                       std::pair{kSessionRows, "session_id"}}) {
+    const std::string columns =
+        "seq, type, version, recorded_at, session_id, task_id, payload, hash";
+    for (const auto& [name, column] :
+         {std::pair{kTaskRows, "task_id"}, std::pair{kSessionRows, "session_id"}}) {
       conn->prepare(name,
                     "SELECT e.seq, e.type, e.version, e.recorded_at, e.session_id, e.task_id, "
                     "e.payload, e.hash, p.hash FROM " +
@@ -396,11 +394,11 @@ class PgEngine final : public Engine {
                       "RETURNING seq",
                   {Oid::Int8, Oid::Bytea, Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Bytea,
                    Oid::Bytea, Oid::Bytea, Oid::Bytea});
-    conn->prepare(kAppendMore,
-                  "INSERT INTO " + s + ".events (" + columns +
-                      ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                  {Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Bytea, Oid::Bytea, Oid::Bytea,
-                   Oid::Bytea});
+    conn->prepare(
+        kAppendMore,
+        "INSERT INTO " + s + ".events (" + columns + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        {Oid::Int8, Oid::Text, Oid::Int4, Oid::Int8, Oid::Bytea, Oid::Bytea, Oid::Bytea,
+         Oid::Bytea});
     conn->prepare(kNotify, "SELECT pg_notify($1, $2)", {Oid::Text, Oid::Text});
     conn_ = std::move(conn);
   }
@@ -410,8 +408,9 @@ class PgEngine final : public Engine {
     if (!conn_ || !conn_->usable()) {
       if (in_write_) {
         throw Error(ErrorCode::Storage,
-                    name_ + ": the connection was lost during the write, which the server rolled "
-                            "back: nothing of it is stored; retry the call");
+                    name_ +
+                        ": the connection was lost during the write, which the server rolled "
+                        "back: nothing of it is stored; retry the call");
       }
       connect();
     }

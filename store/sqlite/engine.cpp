@@ -583,8 +583,7 @@ void SqliteEngine::scan_session(
   scan_linked("session_id", session_id, up_to_seq, sink);
 }
 
-void SqliteEngine::scan_linked(const char* column, std::string_view value,
-                               std::uint64_t up_to_seq,
+void SqliteEngine::scan_linked(const char* column, std::string_view value, std::uint64_t up_to_seq,
                                const std::function<bool(const EventRow&, std::string_view)>& sink) {
   guarded_read(config_.location, "read task history", [&] {
     SQLite::Statement stmt(

@@ -75,8 +75,8 @@ std::string JournalLocation::uri() const {
   };
   const auto schema_at = where.find("search_path=") + 12;
   const std::string schema = where.substr(schema_at, where.find('\'', schema_at) - schema_at);
-  return "postgresql:///" + value("dbname") + "?host=" + value("host") + "&port=" +
-         value("port") + "&user=" + value("user") + "&options=-c%20search_path%3D" + schema;
+  return "postgresql:///" + value("dbname") + "?host=" + value("host") + "&port=" + value("port") +
+         "&user=" + value("user") + "&options=-c%20search_path%3D" + schema;
 }
 
 JournalLocation fresh_journal() {

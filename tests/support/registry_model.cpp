@@ -730,8 +730,7 @@ std::string Sut::lookup(const std::string& id, std::string_view prefix,
 
 void Sut::open_all() {
   for (auto& r : regs_) {
-    r.emplace(
-        open_registry(at_, Options{.clock = clock_.fn(), .durability = Durability::Normal}));
+    r.emplace(open_registry(at_, Options{.clock = clock_.fn(), .durability = Durability::Normal}));
     subs_.push_back(r->on_event([this](const RegistryEvent& e) { seen_.events.push_back(e); }));
     subs_.push_back(r->on_transition([this](TaskTransition t, const SessionTask& task) {
       seen_.transitions.emplace_back(t, task);
