@@ -16,9 +16,13 @@ namespace taskjournal::store::postgres {
 namespace {
 
 constexpr std::size_t kHashSize = 32;
+// At most this many rows ride along with the write lock (begin_write); a longer tail streams.
+constexpr int kTailRows = 1000;
 constexpr std::size_t kMaxIdentifier = 63;  // NAMEDATALEN - 1: channel names are identifiers
 
 const char* const kHead = "tj_head";
+const char* const kHeadForUpdate = "tj_head_for_update";
+const char* const kRowsAfter = "tj_rows_after";
 const char* const kHashOf = "tj_hash_of";
 const char* const kAppendFirst = "tj_append_first";
 const char* const kAppendMore = "tj_append_more";
@@ -74,10 +78,28 @@ class PgEngine final : public Engine {
     const Head now = in_write_ ? locked_ : read_head();
     const bool changed = !known_ || *known_ != now;
     known_ = now;
+    seen_seq_ = now.seq;
     return changed;
   }
 
   void scan(std::uint64_t after_seq, const std::function<bool(const EventRow&)>& sink) override {
+    if (in_write_ && tail_ && after_seq == tail_after_) {
+      // The rows begin_write() fetched under the lock: all there is up to the locked head.
+      for (int i = 0; i < tail_.rows(); ++i) {
+        const EventRow row{.seq = static_cast<std::uint64_t>(tail_.int8(i, 0)),
+                           .type = tail_.bytes(i, 1),
+                           .version = tail_.int4(i, 2),
+                           .recorded_at = tail_.int8(i, 3),
+                           .session_id = tail_.bytes(i, 4),
+                           .task_id = tail_.bytes(i, 5),
+                           .payload = tail_.bytes(i, 6),
+                           .hash = tail_.bytes(i, 7)};
+        if (!sink(row)) return;
+        after_seq = row.seq;
+      }
+      if (tail_.rows() < kTailRows) return;
+      // More than begin_write() fetched: the rest streams as below.
+    }
     Connection& conn = connection();
     const std::string sql =
         "COPY (SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash FROM " +
@@ -163,18 +185,35 @@ class PgEngine final : public Engine {
     }
     Connection& conn = connection();
     pending_.clear();
-    // One round trip: the transaction and the write lock.
-    Result r;
-    try {
-      r = conn.exec("BEGIN; SELECT seq, encode(hash, 'hex') FROM " + quoted_ +
-                    ".journal_head WHERE id = 1 FOR UPDATE");
-    } catch (...) {
+    tail_ = Result();
+    // One round trip: the transaction, the write lock, and the rows committed since the head
+    // this engine saw last, which the journal reads next to catch up (scan()).
+    const std::uint64_t after = seen_seq_;
+    std::vector<Result> results;
+    {
+      Pipeline pipe(conn);
+      pipe.send("BEGIN", Params());
+      pipe.send_prepared(kHeadForUpdate, Params());
+      Params p;
+      p.int8(static_cast<std::int64_t>(after));
+      pipe.send_prepared(kRowsAfter, p);
+      results = pipe.sync(/*keep_open=*/true);
+    }
+    if (const int failed = Pipeline::first_failure(results); failed >= 0) {
       end_transaction(conn);
-      throw;
+      conn.fail("begin write (lock journal_head)", results[static_cast<std::size_t>(failed)]);
     }
     write_conn_ = &conn;
     in_write_ = true;
-    locked_ = parse_text_head(r);
+    const Result& head = results[1];
+    if (head.rows() != 1 || head.bytes(0, 1).size() != kHashSize) {
+      rollback();
+      throw Error(ErrorCode::Corrupt, name_ + ": damaged taskjournal journal: journal_head has " +
+                                          std::to_string(head.rows()) + " rows or a bad hash");
+    }
+    locked_ = Head{static_cast<std::uint64_t>(head.int8(0, 0)), std::string(head.bytes(0, 1))};
+    tail_after_ = after;
+    tail_ = std::move(results[2]);
   }
 
   void append(const EventRow& row) override {
@@ -244,6 +283,7 @@ class PgEngine final : public Engine {
                   conn.where(doing) + ": the first row was stored as another seq");
     }
     known_ = Head{pending_.back().seq, pending_.back().hash};
+    seen_seq_ = known_->seq;
   }
 
   void rollback() noexcept override {
@@ -256,6 +296,7 @@ class PgEngine final : public Engine {
     in_write_ = false;
     write_conn_ = nullptr;
     pending_.clear();
+    tail_ = Result();
   }
 
   std::vector<CheckpointInfo> checkpoints() override {
@@ -370,6 +411,13 @@ class PgEngine final : public Engine {
     }
     const std::string& s = quoted_;
     conn->prepare(kHead, "SELECT seq, hash FROM " + s + ".journal_head WHERE id = 1", {});
+    conn->prepare(kHeadForUpdate,
+                  "SELECT seq, hash FROM " + s + ".journal_head WHERE id = 1 FOR UPDATE", {});
+    conn->prepare(kRowsAfter,
+                  "SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash "
+                  "FROM " +
+                      s + ".events WHERE seq > $1 ORDER BY seq LIMIT " + std::to_string(kTailRows),
+                  {Oid::Int8});
     conn->prepare(kHashOf, "SELECT hash FROM " + s + ".events WHERE seq = $1", {Oid::Int8});
     conn->prepare(kMeta, "SELECT schema_version FROM " + s + ".taskjournal_meta WHERE id = 1", {});
     const std::string columns =
@@ -401,6 +449,7 @@ class PgEngine final : public Engine {
          Oid::Bytea});
     conn->prepare(kNotify, "SELECT pg_notify($1, $2)", {Oid::Text, Oid::Text});
     conn_ = std::move(conn);
+    if (seen_seq_ == 0) seen_seq_ = read_head().seq;
   }
 
   // The connection, made again when the last one was lost.
@@ -444,23 +493,6 @@ class PgEngine final : public Engine {
     return Head{static_cast<std::uint64_t>(r.int8(0, 0)), std::string(r.bytes(0, 1))};
   }
 
-  Head parse_text_head(const Result& r) {
-    const std::string_view hex = r.rows() == 1 ? r.bytes(0, 1) : std::string_view();
-    if (r.rows() != 1 || hex.size() != 2 * kHashSize) {
-      rollback();
-      throw Error(ErrorCode::Corrupt, name_ + ": damaged taskjournal journal: journal_head has " +
-                                          std::to_string(r.rows()) + " rows or a bad hash");
-    }
-    Head head;
-    head.seq = std::stoull(std::string(r.bytes(0, 0)));
-    head.hash.resize(kHashSize);
-    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-    for (std::size_t i = 0; i < kHashSize; ++i) {
-      head.hash[i] = static_cast<char>(nibble(hex[2 * i]) * 16 + nibble(hex[2 * i + 1]));
-    }
-    return head;
-  }
-
   static EventRow to_row(const Connection& conn, const CopyRow& row) {
     if (row.columns() != 8) {
       throw Error(ErrorCode::Corrupt, conn.where("read events") + ": a row has " +
@@ -481,9 +513,12 @@ class PgEngine final : public Engine {
   bool opened_ = false;
   std::string schema_, quoted_, name_, channel_;
   std::optional<Head> known_;  // the head as the previous changed_by_others() saw it
+  std::uint64_t seen_seq_ = 0;  // the newest head seen (open, change check, commit)
   bool in_write_ = false;
   Connection* write_conn_ = nullptr;  // the connection the write's transaction lives on
   Head locked_;                       // the head begin_write() locked
+  Result tail_;                       // the rows after tail_after_ that begin_write() read
+  std::uint64_t tail_after_ = 0;
   std::vector<PendingRow> pending_;
 };
 

@@ -454,7 +454,7 @@ void Pipeline::send(const std::string& sql, const Params& params) {
   ++queued_;
 }
 
-std::vector<Result> Pipeline::sync() {
+std::vector<Result> Pipeline::sync(bool keep_open) {
   PGconn* c = conn_.raw();
   const int expected = queued_;
   queued_ = 0;
@@ -475,7 +475,7 @@ std::vector<Result> Pipeline::sync() {
   }
   // A failure inside BEGIN ... COMMIT leaves the transaction aborted: end it, writing nothing.
   const auto tx = PQtransactionStatus(c);
-  if (tx == PQTRANS_INERROR || tx == PQTRANS_INTRANS) {
+  if (tx == PQTRANS_INERROR || (tx == PQTRANS_INTRANS && !keep_open)) {
     PQexitPipelineMode(c);
     Result rolled(PQexec(c, "ROLLBACK"));
     if (!rolled.ok()) conn_.fail("roll back a failed pipeline", rolled);

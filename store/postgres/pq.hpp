@@ -202,7 +202,9 @@ class Pipeline {
 
   /// Sends a Sync, waits, and returns one Result per queued statement, in order (each ok(),
   /// failed, or aborted()). SQL failures do not throw; a lost connection throws Error(Storage).
-  std::vector<Result> sync();
+  /// A transaction the statements left failed is rolled back; one they left open too, unless
+  /// `keep_open` (the caller goes on with it).
+  std::vector<Result> sync(bool keep_open = false);
 
   /// The index of the first failed (not aborted) result, or -1.
   static int first_failure(const std::vector<Result>& results) noexcept;
