@@ -1,7 +1,9 @@
 // taskjournal-replay, run as a program against journals the tests write: the exact output of
 // every subcommand, --as-of-seq/--as-of, --json, bad arguments, a missing file; verify catching
 // rows altered, deleted or forged by another tool; export matching CONTRACT §6 field by field;
-// follow printing what another writer appends.
+// follow printing what another writer appends; every subcommand on a postgresql:// URI, `copy`
+// between files and PostgreSQL (same hashes, same views, resume, refusals), and no password from
+// a URI ever printed.
 //
 // Journals come from support/replay_sample.hpp (FakeClock, supplied task ids); message ids are
 // random, so outputs that show them go through normalise().
@@ -27,6 +29,7 @@
 
 #include "events/event.hpp"
 #include "support/fake_clock.hpp"
+#include "support/journals.hpp"
 #include "support/raw_journal.hpp"
 #include "support/replay_sample.hpp"
 #include "support/temp_dir.hpp"
@@ -39,7 +42,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace taskjournal;
 using taskjournal::testing::FakeClock;
+using taskjournal::testing::journal_at;
+using taskjournal::testing::JournalLocation;
 using taskjournal::testing::RawJournal;
+using taskjournal::testing::TestEngine;
 using taskjournal::testing::write_sample_journal;
 
 struct Result {
@@ -1180,10 +1186,14 @@ TEST_F(ReplayCli, ALockedJournalNamesTheProcessHoldingItAndBusyTimeoutBoundsTheW
 // summary, tasks, show, export and history showed no progress; on a terminal they do now (on
 // stderr), and never when stderr is not a terminal.
 TEST_F(ReplayCli, LongCommandsShowProgressOnATerminal) {
-  const std::vector<std::vector<std::string>> commands{
-      {"summary", "s.db"},          {"tasks", "s.db"},  {"show", "s.db", "task_build"},
-      {"export", "s.db"},           {"verify", "s.db"}, {"history", "s.db", "task_build"},
-      {"summary", "s.db", "--json"}};
+  const std::vector<std::vector<std::string>> commands{{"summary", "s.db"},
+                                                       {"tasks", "s.db"},
+                                                       {"show", "s.db", "task_build"},
+                                                       {"export", "s.db"},
+                                                       {"verify", "s.db"},
+                                                       {"history", "s.db", "task_build"},
+                                                       {"summary", "s.db", "--json"},
+                                                       {"copy", "s.db", "progress_copy.db"}};
   for (const auto& args : commands) {
     const Result r = Child(dir_, args, true).finish();
     EXPECT_EQ(r.status, 0) << args[0];
@@ -1191,6 +1201,416 @@ TEST_F(ReplayCli, LongCommandsShowProgressOnATerminal) {
     EXPECT_NE(r.err.find(done), std::string::npos) << args[0] << ": " << r.err;
     EXPECT_EQ(r.out.find(args[0] + ": "), std::string::npos) << args[0];
     EXPECT_EQ(run(args).err, "") << args[0];
+  }
+}
+
+// --- PostgreSQL URIs ---------------------------------------------------------------------------
+
+// The sample journal, copied onto the test server by the tool itself; its URI.
+class ReplayCliPostgresql : public ReplayCli {
+ protected:
+  static void SetUpTestSuite() {
+    ReplayCli::SetUpTestSuite();
+    sample_ = journal_at(*temp_, "sample", TestEngine::Postgresql);
+    const Result r = run({"copy", "s.db", sample_.uri()});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+  }
+  static std::string pg(const std::string& name) {
+    return journal_at(*temp_, name, TestEngine::Postgresql).uri();
+  }
+  // What `summary` prints as the journal's name (the server, database and schema).
+  static std::string name_of(const std::string& uri) {
+    return JournalReader::open_postgresql(uri).path().string();
+  }
+  // The output of a command on the sample file, with its "file" line (summary) left out.
+  static std::string without_file_line(std::string out) {
+    if (out.rfind("file ", 0) == 0) out.erase(0, out.find('\n') + 1);
+    static const std::regex json_file(R"(^\{"file":"(?:[^"\\]|\\.)*",)");
+    return std::regex_replace(out, json_file, "{");
+  }
+  static JournalLocation sample_;
+};
+
+JournalLocation ReplayCliPostgresql::sample_;
+
+TEST_F(ReplayCliPostgresql, EverySubcommandReadsAPostgresqlUriAsItReadsTheFile) {
+  const std::string uri = sample_.uri();
+  const std::vector<std::vector<std::string>> commands{
+      {"summary"},
+      {"summary", "--as-of-seq", "5", "--json"},
+      {"tasks"},
+      {"tasks", "--state", "failed", "--json"},
+      {"show", "task_build"},
+      {"show", "task_build", "--as-of-seq", "5", "--json"},
+      {"history", "task_review"},
+      {"history", "task_build", "--json"},
+      {"verify"},
+      {"verify", "--json"},
+      {"digest"},
+      {"export"}};
+  for (const auto& command : commands) {
+    std::vector<std::string> on_file{command[0], "s.db"}, on_pg{command[0], uri};
+    on_file.insert(on_file.end(), command.begin() + 1, command.end());
+    on_pg.insert(on_pg.end(), command.begin() + 1, command.end());
+    const Result f = run(on_file);
+    const Result p = run(on_pg);
+    ASSERT_EQ(f.status, 0) << command[0] << ": " << f.err;
+    EXPECT_EQ(p.status, 0) << command[0] << ": " << p.err;
+    EXPECT_EQ(p.err, "") << command[0];
+    EXPECT_EQ(without_file_line(p.out), without_file_line(f.out)) << command[0];
+  }
+  // The journal's name: the server, database and schema.
+  const Result s = run({"summary", uri});
+  EXPECT_EQ(s.out.rfind("file              " + name_of(uri) + "\n", 0), 0u) << s.out;
+  EXPECT_NE(s.out.find("dbname=postgres"), std::string::npos) << s.out;
+  // postgres:// is the same.
+  const Result short_scheme = run({"digest", "postgres://" + uri.substr(13)});
+  EXPECT_EQ(short_scheme.status, 0) << short_scheme.err;
+  EXPECT_EQ(short_scheme.out, run({"digest", "s.db"}).out);
+}
+
+TEST_F(ReplayCliPostgresql, ErrorsNameTheServerDatabaseAndSchema) {
+  // A schema without a journal: the reader does not create one.
+  const std::string empty = pg("empty");
+  const Result r = run({"summary", empty});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("dbname=postgres"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("read-only open does not create one"), std::string::npos) << r.err;
+  EXPECT_EQ(run({"summary", empty}).status, 1);  // still none
+  // An unknown task, named with the journal.
+  const Result t = run({"show", sample_.uri(), "task_nope"});
+  EXPECT_EQ(t.status, 1);
+  EXPECT_EQ(t.err, "taskjournal-replay: no task task_nope in " + name_of(sample_.uri()) + "\n");
+  // No server there.
+  const Result n = run({"digest", "postgresql:///postgres?host=" + path("nowhere") + "&port=1"});
+  EXPECT_EQ(n.status, 1);
+  EXPECT_NE(n.err.find("cannot connect"), std::string::npos) << n.err;
+  EXPECT_NE(n.err.find(path("nowhere")), std::string::npos) << n.err;
+}
+
+// follow polls the reader: an event another host appends shows up.
+TEST_F(ReplayCliPostgresql, FollowPrintsEventsAppendedToAPostgresqlJournal) {
+  const JournalLocation at = journal_at(*temp_, "follow", TestEngine::Postgresql);
+  FakeClock clock;
+  auto registry = taskjournal::testing::open_registry(at, Options{.clock = clock.fn()});
+  registry.create({.session_id = "sess_f", .id = "task_old", .kind = "k"});
+
+  Child follow(dir_, {"follow", at.uri(), "--interval-ms", "10"});
+  Child follow_json(dir_,
+                    {"follow", at.uri(), "--after-seq", "0", "--json", "--interval-ms", "10"});
+  // Started (follow_json printed event 1) before the next events exist.
+  const auto wait_lines = [](Child& c, std::size_t lines) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (static_cast<std::size_t>(std::count(c.out().begin(), c.out().end(), '\n')) < lines &&
+           std::chrono::steady_clock::now() < deadline) {
+      c.pump(std::chrono::milliseconds(50));
+    }
+  };
+  wait_lines(follow_json, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // follow has read its start too
+  clock.advance(std::chrono::seconds(1));
+  registry.create({.session_id = "sess_f", .id = "task_new", .kind = "k", .display_name = "New"});
+  clock.advance(std::chrono::seconds(1));
+  registry.update("sess_f", "task_new", {.state = SessionTaskState::Running});
+  wait_lines(follow, 2);
+  wait_lines(follow_json, 3);
+  follow.signal(SIGINT);
+  follow_json.signal(SIGINT);
+  const Result r = follow.finish();
+  const Result j = follow_json.finish();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(
+      r.out,
+      "2  2026-01-02T03:04:06.000006Z  task_created      sess_f  task_new  "
+      R"({"kind":"k","display_name":"New","spec":{},"state":"queued","links":{},)"
+      R"("wake_policy":"silent"})"
+      "\n"
+      R"(3  2026-01-02T03:04:07.000006Z  task_updated      sess_f  task_new  {"state":"running"})"
+      "\n");
+  EXPECT_EQ(j.status, 0) << j.err;
+  EXPECT_EQ(std::count(j.out.begin(), j.out.end(), '\n'), 3) << j.out;
+  EXPECT_EQ(j.out.rfind(R"({"seq":1,)", 0), 0u) << j.out;
+}
+
+// --- copy ----------------------------------------------------------------------------------------
+
+// Every stored column of every event, in order, as bytes: equal for two files only if their
+// events are byte-identical.
+std::string stored_rows(const std::string& file) {
+  return RawJournal(file, RawJournal::Mode::ReadOnly)
+      .blob(
+          "SELECT group_concat(seq || ',' || quote(type) || ',' || version || ',' || recorded_at "
+          "|| ',' || quote(session_id) || ',' || quote(task_id) || ',' || hex(payload) || ',' || "
+          "hex(hash), ';') FROM (SELECT * FROM events ORDER BY seq)");
+}
+
+TEST_F(ReplayCliPostgresql, CopySqliteToPostgresqlToSqliteKeepsEveryHashAndView) {
+  const std::string uri = pg("round_trip");
+  const std::string back = "round_trip_back.db";
+  fs::remove(path(back));
+  const std::string digest = run({"digest", "s.db"}).out;
+  ASSERT_EQ(digest.substr(0, 3), "15:");
+
+  const Result there = run({"copy", "s.db", uri});
+  EXPECT_EQ(there.status, 0) << there.out << there.err;
+  EXPECT_EQ(there.err, "");
+  EXPECT_EQ(there.out,
+            "copied 15 events in 1 transaction\n"
+            "  from s.db\n"
+            "  to   " +
+                name_of(uri) +
+                "\n"
+                "digest " +
+                digest.substr(0, digest.size() - 1) +
+                ": SRC and DST end with the same event and hash\n"
+                "DST: ok: 15 events, 3 tasks, 2 messages; sequence, hash chain, payloads, "
+                "lifecycle invariants and registry views hold\n"
+                "digest " +
+                digest.substr(0, digest.size() - 1) +
+                ": the journal holds exactly the events up to it, and 0 after it\n"
+                "checkpoints are not copied (a cache of the views): a registry opening DST "
+                "folds its events and writes checkpoints of its own\n");
+  const Result home = run({"copy", uri, back, "--json"});
+  EXPECT_EQ(home.status, 0) << home.out << home.err;
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(home.out, doc));
+  EXPECT_TRUE(doc["ok"].GetBool());
+  EXPECT_EQ(std::string(doc["source"].GetString()), name_of(uri));
+  EXPECT_EQ(std::string(doc["destination"].GetString()), back);
+  EXPECT_EQ(doc["kept"].GetUint64(), 0u);
+  EXPECT_EQ(doc["copied"].GetUint64(), 15u);
+  EXPECT_EQ(doc["transactions"].GetUint64(), 1u);
+  EXPECT_EQ(std::string(doc["digest"]["digest"].GetString()) + "\n", digest);
+  EXPECT_EQ(std::string(doc["source_digest"]["digest"].GetString()) + "\n", digest);
+  EXPECT_EQ(std::string(doc["destination_digest"]["digest"].GetString()) + "\n", digest);
+  EXPECT_TRUE(doc["verify"]["ok"].GetBool());
+
+  // Digest and verify on each; the same views everywhere.
+  for (const std::string& at : {std::string("s.db"), uri, back}) {
+    EXPECT_EQ(run({"digest", at}).out, digest) << at;
+    EXPECT_EQ(run({"verify", at}).status, 0) << at;
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"tasks", at, "--json"},
+                                               {"export", at},
+                                               {"history", at, "task_review", "--json"},
+                                               {"summary", at, "--as-of-seq", "9", "--json"}}) {
+      auto on_file = command;
+      on_file[1] = "s.db";
+      EXPECT_EQ(without_file_line(run(command).out), without_file_line(run(on_file).out))
+          << command[0] << " " << at;
+    }
+  }
+  // And the very bytes: every column of every event of the file that went there and back.
+  EXPECT_EQ(stored_rows(path(back)), stored_rows(path("s.db")));
+  // A registry opened on the copy serves the same tasks and messages.
+  auto original = Registry::open(path("s.db"), {.read_only = true});
+  auto copy = Registry::open_postgresql(
+      journal_at(*temp_, "round_trip", TestEngine::Postgresql).where, {.read_only = true});
+  for (const char* session : {"sess_a", "sess_b"}) {
+    EXPECT_EQ(copy.list(session), original.list(session)) << session;
+  }
+  EXPECT_EQ(copy.list_messages("sess_a", "task_build"),
+            original.list_messages("sess_a", "task_build"));
+}
+
+TEST_F(ReplayCliPostgresql, CopyResumesAfterTheEventsADestinationAlreadyHolds) {
+  const std::string src = "growing.db";
+  fs::remove(path(src));
+  const std::string dst = pg("resumed");
+  {
+    auto registry = Registry::open(path(src));
+    for (int i = 0; i < 5; ++i) registry.create({.session_id = "s", .kind = "k"});
+  }
+  // The first five events; then the source grows (as an interrupted copy leaves a prefix).
+  ASSERT_EQ(run({"copy", src, dst}).status, 0);
+  {
+    auto registry = Registry::open(path(src));
+    for (int i = 0; i < 7; ++i) registry.create({.session_id = "s", .kind = "k"});
+  }
+  const Result r = run({"copy", src, dst, "--batch", "3"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("copied 7 events in 3 transactions, after the 5 events DST held (a prefix "
+                        "of SRC)\n",
+                        0),
+            0u)
+      << r.out;
+  EXPECT_EQ(run({"digest", dst}).out, run({"digest", src}).out);
+  EXPECT_EQ(run({"verify", dst}).status, 0);
+  // Nothing left to copy: a rerun copies nothing and still checks the copy.
+  const Result again = run({"copy", src, dst, "--json"});
+  EXPECT_EQ(again.status, 0) << again.out << again.err;
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(again.out, doc));
+  EXPECT_EQ(doc["kept"].GetUint64(), 12u);
+  EXPECT_EQ(doc["copied"].GetUint64(), 0u);
+  EXPECT_TRUE(doc["ok"].GetBool());
+  // A file destination resumes the same way.
+  const std::string file_dst = "resumed.db";
+  fs::remove(path(file_dst));
+  ASSERT_EQ(run({"copy", dst, file_dst, "--batch", "1"}).status, 0);
+  EXPECT_EQ(stored_rows(path(file_dst)), stored_rows(path(src)));
+}
+
+TEST_F(ReplayCliPostgresql, CopyRefusesADestinationThatHoldsOtherEvents) {
+  const std::string other = "other.db";
+  fs::remove(path(other));
+  {
+    auto registry = Registry::open(path(other));
+    registry.create({.session_id = "s", .id = "task_other", .kind = "k"});
+  }
+  const std::string other_pg = pg("other");
+  ASSERT_EQ(run({"copy", other, other_pg}).status, 0);
+  for (const std::string& dst : {other, other_pg}) {
+    const std::string before = run({"digest", dst}).out;
+    const Result r = run({"copy", "s.db", dst});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find(": holds 1 events that are not a prefix of s.db (event 1 differs): copy "
+                         "into a new file or an empty schema"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(run({"digest", dst}).out, before) << dst;
+  }
+  // A destination longer than the source is not a prefix either.
+  const std::string empty = "empty_src.db";
+  fs::remove(path(empty));
+  Registry::open(path(empty));
+  const Result longer = run({"copy", empty, other, "--json"});
+  EXPECT_EQ(longer.status, 1);
+  rapidjson::Document doc;
+  ASSERT_TRUE(is_json(longer.out, doc));
+  EXPECT_EQ(std::string(doc["error"]["code"].GetString()), "invalid_argument");
+  EXPECT_NE(std::string(doc["error"]["message"].GetString()).find("the source has only 0 events"),
+            std::string::npos)
+      << longer.out;
+}
+
+TEST_F(ReplayCli, CopyOfAMissingSourceCreatesNothing) {
+  const Result r = run({"copy", "missing.db", "never.db"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "taskjournal-replay: missing.db: no such journal\n");
+  EXPECT_FALSE(fs::exists(path("never.db")));
+  EXPECT_FALSE(fs::exists(path("missing.db")));
+  expect_usage({"copy", "s.db"}, "taskjournal-replay: missing DST\n");
+  expect_usage({"copy", "s.db", "x.db", "--batch", "0"},
+               "taskjournal-replay: option --batch needs at least 1 (events per transaction)\n");
+  const Result help = run({"copy", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_EQ(help.out.rfind("usage: taskjournal-replay copy SRC DST", 0), 0u) << help.out;
+  EXPECT_NE(run({"--help"}).out.find("\n  copy SRC DST "), std::string::npos);
+}
+
+TEST_F(ReplayCli, CopyBetweenFilesKeepsTheBytesAndRefusesADamagedSource) {
+  const std::string dst = "copied.db";
+  fs::remove(path(dst));
+  const Result r = run({"copy", "s.db", dst, "--batch", "4"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("copied 15 events in 4 transactions\n  from s.db\n  to   copied.db\n", 0),
+            0u)
+      << r.out;
+  EXPECT_EQ(stored_rows(path(dst)), stored_rows(path("s.db")));
+  // A source whose event 9 was altered: the copy stops there, naming it; the batches before it
+  // stay, a prefix that the copy of the repaired source resumes from.
+  const std::string bad = fresh_sample("bad_source.db");
+  {
+    RawJournal raw(path(bad));
+    raw.drop_triggers();
+    raw.exec("UPDATE events SET recorded_at = recorded_at - 1000000 WHERE seq = 9");
+  }
+  const std::string partial = "partial.db";
+  fs::remove(path(partial));
+  const Result b = run({"copy", bad, partial, "--batch", "4"});
+  EXPECT_EQ(b.status, 1);
+  EXPECT_EQ(b.err, "taskjournal-replay: " + bad +
+                       ": event 9: hash mismatch (row altered, removed or reordered)\n");
+  EXPECT_EQ(run({"digest", partial}).out.substr(0, 2), "8:");
+  EXPECT_EQ(run({"verify", partial}).status, 0);
+  RawJournal(path(bad)).exec("UPDATE events SET recorded_at = recorded_at + 1000000 WHERE seq = 9");
+  const Result resumed = run({"copy", bad, partial});
+  EXPECT_EQ(resumed.status, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(resumed.out.rfind("copied 7 events in 1 transaction, after the 8 events DST held", 0),
+            0u)
+      << resumed.out;
+  EXPECT_EQ(stored_rows(path(partial)), stored_rows(path(bad)));
+}
+
+// --- passwords -----------------------------------------------------------------------------------
+
+// libpq cannot parse the URI (an unknown parameter, a bad escape): the error named the target by
+// the URI as written, password included. The tool masks it anyway; the library must not need that.
+TEST(ReplayCliLibrary, AUriLibpqCannotParseIsNamedWithoutItsPassword) {
+  for (const std::string uri : {"postgresql://tj:hunter2@/postgres?host=/nowhere&bogus=1",
+                                "postgres://tj:hunter2@localhost:1/db?bogus=1"}) {
+    try {
+      JournalReader::open_postgresql(uri);
+      ADD_FAILURE() << uri << " opened";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+      EXPECT_NE(message.find("tj:***@"), std::string::npos) << message;
+      EXPECT_NE(message.find("invalid URI query parameter"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST_F(ReplayCliPostgresql, APasswordInAUriIsNeverPrinted) {
+  // The test server trusts local connections: the password is accepted and ignored.
+  const std::string uri = sample_.uri();
+  ASSERT_EQ(uri.rfind("postgresql:///", 0), 0u);
+  const std::string tail = uri.substr(14);  // "postgres?host=…"
+  const std::vector<std::string> uris{
+      "postgresql://tj:hunter2@/" + tail,
+      uri + "&password=hunter2",
+      "postgresql://tj:hunt%65r2@/" + tail,
+  };
+  const std::string copy_dst = pg("secret_copy");
+  for (const std::string& with_password : uris) {
+    const std::string missing_schema = std::regex_replace(
+        with_password, std::regex("search_path%3D[a-z0-9_]+"), "search_path%3Dno_such_schema");
+    const std::string bad_database =
+        std::regex_replace(with_password, std::regex("/postgres\\?"), "/no_such_db?");
+    const std::string bad_port = with_password + "&port=notaport";
+    const std::vector<std::vector<std::string>> commands{
+        {"summary", with_password},
+        {"summary", with_password, "--json"},
+        {"tasks", with_password},
+        {"show", with_password, "task_nope"},
+        {"show", with_password, "task_nope", "--json"},
+        {"history", with_password, "task_build", "--json"},
+        {"verify", with_password, "--json"},
+        {"digest", with_password},
+        {"copy", with_password, copy_dst},
+        {"copy", "s.db", with_password},
+        {"copy", "s.db", with_password, "--json"},
+        {"summary", missing_schema},
+        {"summary", missing_schema, "--json"},
+        {"digest", bad_database},
+        {"digest", bad_database, "--json"},
+        {"digest", bad_port, "--json"},
+        {"copy", "s.db", bad_port},
+        {"digest", "s.db", with_password},  // a usage error that quotes the argument
+    };
+    for (const auto& command : commands) {
+      const Result r = run(command);
+      EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << command[0] << ": " << r.out;
+      EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << command[0] << ": " << r.err;
+      EXPECT_EQ(r.out.find("hunt%65r2"), std::string::npos) << command[0] << ": " << r.out;
+      EXPECT_EQ(r.err.find("hunt%65r2"), std::string::npos) << command[0] << ": " << r.err;
+    }
+    // The commands did run (with the password accepted): not a test of errors alone.
+    EXPECT_EQ(run({"digest", with_password}).out, run({"digest", "s.db"}).out);
+  }
+  // libpq's own message quotes a malformed escape of the URI: the password with it.
+  for (const bool json : {false, true}) {
+    std::vector<std::string> args{"digest", "postgresql://tj:hunter2%zz@/" + tail};
+    if (json) args.emplace_back("--json");
+    const Result r = run(args);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("invalid percent-encoded token: \"***\""), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << r.out;
   }
 }
 

@@ -1,6 +1,7 @@
 // Umbrella header: everything a user of taskjournal needs.
 #pragma once
 
+#include "taskjournal/copy.hpp"
 #include "taskjournal/error.hpp"
 #include "taskjournal/journal.hpp"
 #include "taskjournal/json.hpp"

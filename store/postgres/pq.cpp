@@ -30,6 +30,21 @@ std::string trimmed(const char* s) {
   return out;
 }
 
+// The connection string as written, for a message when libpq could not parse it: a password=
+// anywhere hides it whole, and a URI's user:password@ shows as user:***@ (userinfo ends at the
+// first '@' before any '/', as libpq reads it).
+std::string shown_conninfo(const std::string& conninfo) {
+  if (conninfo.find("password") != std::string::npos) return "(conninfo)";
+  const auto scheme = conninfo.find("://");
+  if (scheme == std::string::npos) return conninfo;
+  const auto start = scheme + 3;
+  const auto at = conninfo.find_first_of("@/", start);
+  if (at == std::string::npos || conninfo[at] != '@') return conninfo;
+  const auto colon = conninfo.find(':', start);
+  if (colon == std::string::npos || colon > at) return conninfo;
+  return conninfo.substr(0, colon + 1) + "***" + conninfo.substr(at);
+}
+
 // "host=/tmp/d port=5432 dbname=x user=u": where the connection goes, from the options libpq
 // resolved (defaults and environment included), never the password.
 std::string describe_target(PGconn* conn, const std::string& conninfo) {
@@ -48,7 +63,7 @@ std::string describe_target(PGconn* conn, const std::string& conninfo) {
       PQconninfoFree(options);
     }
   }
-  if (out.empty()) out = conninfo.find("password") == std::string::npos ? conninfo : "(conninfo)";
+  if (out.empty()) out = shown_conninfo(conninfo);
   return out;
 }
 

@@ -742,11 +742,15 @@ void SqliteEngine::append(const EventRow& row) {
   // Bound and stepped with SQLite's own API (type, session_id and task_id TEXT, payload and
   // hash BLOB); the error message is built only on failure.
   sqlite3_stmt* stmt = sql_->insert.get();
+  // A null pointer would bind NULL: an empty view read from another journal (SQLite hands out
+  // a zero-length BLOB as a null pointer) must stay an empty value.
   auto text = [&](int i, std::string_view s) {
-    return sqlite3_bind_text(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return sqlite3_bind_text(stmt, i, s.data() ? s.data() : "", static_cast<int>(s.size()),
+                             SQLITE_STATIC);
   };
   auto blob = [&](int i, std::string_view s) {
-    return sqlite3_bind_blob(stmt, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    return sqlite3_bind_blob(stmt, i, s.data() ? s.data() : "", static_cast<int>(s.size()),
+                             SQLITE_STATIC);
   };
   int rc = sqlite3_bind_int64(stmt, 1, static_cast<std::int64_t>(row.seq));
   if (rc == SQLITE_OK) rc = text(2, row.type);

@@ -1,13 +1,17 @@
 // taskjournal-replay: inspect, audit, verify and export a taskjournal journal from the command
-// line. It opens the journal read-only (taskjournal::JournalReader) and never writes to it.
+// line. FILE is a journal file or a PostgreSQL URI (postgresql://… or postgres://…). It opens the
+// journal read-only (taskjournal::JournalReader) and never writes to it; only `copy` writes, to
+// its DST.
 //
 // Each subcommand is a few lines over one public call (DESIGN habit 10): summary, tasks, show and
 // export over JournalReader::replay, history over JournalReader::history (one task's events,
 // streamed), verify over JournalReader::verify, digest over JournalReader::digest, follow over
-// JournalReader::read. Every JSON output comes from the library's to_json functions; the tool
-// writes only the brackets of arrays. Output goes to stdout, errors to stderr (with --json also a
-// JSON error object on stdout); exit status 0 = ok, 1 = failure (or a journal that does not
-// verify), 2 = usage.
+// JournalReader::read, copy over copy_journal and then digest and verify. Every JSON output comes
+// from the library's to_json functions; the tool writes only the brackets of arrays and of the
+// copy's object. Output goes to stdout, errors to stderr (with --json also a JSON error object on
+// stdout); exit status 0 = ok, 1 = failure (or a journal that does not verify), 2 = usage. A
+// password in a URI is never printed: the library names a PostgreSQL journal by server, database
+// and schema, and every message the tool prints has the URIs' passwords masked.
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,13 +118,27 @@ const std::vector<Command>& commands() {
        "  (SIGINT or SIGTERM; exit status 0). Starts after the newest event, or after event N\n"
        "  (waiting for it when the journal has not reached it yet).\n"
        "  Polls every MS milliseconds (default 250).\n"},
+      {"copy",
+       {"SRC", "DST"},
+       {{"--batch", true}, kJson, kBusy},
+       "usage: taskjournal-replay copy SRC DST [--batch N] [--json]\n"
+       "  Copies the journal SRC to DST (each a file or a postgresql:// URI) event by\n"
+       "  event, as stored: the same sequence numbers, payload bytes and hashes. Every\n"
+       "  event read is checked (sequence, hash chain, payload). DST is created when\n"
+       "  missing; if it holds events they must be a prefix of SRC (an interrupted copy),\n"
+       "  and the copy resumes after them. Appends N events per transaction (default\n"
+       "  10000). Checkpoints are not copied (a cache of the views; a registry opening DST\n"
+       "  folds the events). Then checks that DST's digest equals SRC's and verifies DST\n"
+       "  as `verify` does; exits 0 only if both hold.\n"},
   };
   return list;
 }
 
 constexpr std::string_view kUsage =
     "usage: taskjournal-replay COMMAND FILE [ARGS] [OPTIONS]\n"
-    "Inspect, audit, verify and export a taskjournal journal. FILE is opened read-only.\n"
+    "Inspect, audit, verify, export and copy a taskjournal journal. FILE is a journal\n"
+    "file or a PostgreSQL URI, opened read-only:\n"
+    "  postgresql://[user[:password]@][host][:port]/dbname[?options=-c%20search_path%3DSCHEMA]\n"
     "\n"
     "commands:\n"
     "  summary FILE          events, sessions, tasks by state and kind, messages, versions\n"
@@ -131,6 +149,7 @@ constexpr std::string_view kUsage =
     "  digest FILE           the newest event as SEQ:HASH, for verify --digest\n"
     "  export FILE           every task with its messages as JSON lines\n"
     "  follow FILE           print events as they are appended, until interrupted\n"
+    "  copy SRC DST          copy a journal event by event (files or URIs), then verify the copy\n"
     "\n"
     "summary, tasks, show and history take --as-of-seq N (the views after event N) and\n"
     "--as-of TIME (RFC 3339: the views after the last event recorded at or before TIME), one\n"
@@ -367,28 +386,121 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-struct Context {
-  std::string file;
-  tj::JournalReader reader;
-};
+// The same prefix test as the library's: a location of this form is a PostgreSQL journal,
+// anything else a file.
+bool is_postgresql_uri(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
 
-// Opens the journal. When another process holds it locked, says so (and who) before waiting up to
-// --busy-timeout, instead of waiting in silence.
-Context open_journal(const Args& args) {
-  const std::string& file = args.positionals.at(0);
+// %XX decoded, as libpq decodes a URI (a malformed escape stays as it is).
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 3 <= text.size()) {
+      const char* from = text.data() + i + 1;
+      unsigned value = 0;
+      const auto [end, ec] = std::from_chars(from, from + 2, value, 16);
+      if (ec == std::errc{} && end == from + 2) {
+        out += static_cast<char>(value);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+// The passwords of the URIs on the command line (user:PASSWORD@ and ?password=PASSWORD), as
+// written and decoded: every message the tool prints has them masked.
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> list;
+  return list;
+}
+
+void collect_secrets(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view uri = argv[i];
+    if (!is_postgresql_uri(uri)) continue;
+    std::vector<std::string_view> found;
+    // As libpq reads it: user information ends at the first '@' before any '/'.
+    std::size_t start = uri.find("://") + 3;
+    if (const auto at = uri.find_first_of("@/", start);
+        at != std::string_view::npos && uri[at] == '@') {
+      const std::string_view userinfo = uri.substr(start, at - start);
+      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+        found.push_back(userinfo.substr(colon + 1));
+      }
+      start = at + 1;
+    }
+    for (std::size_t from = uri.find('?', start);
+         from != std::string_view::npos && from < uri.size();) {
+      const std::size_t end = uri.find('&', from + 1);
+      const std::string_view param = uri.substr(from + 1, end - from - 1);
+      if (param.starts_with("password=")) found.push_back(param.substr(9));
+      from = end;
+    }
+    for (const auto secret : found) {
+      if (secret.empty()) continue;
+      secrets().emplace_back(secret);
+      secrets().push_back(percent_decoded(secret));
+    }
+  }
+  // Longest first, so that a password containing another is masked whole.
+  std::sort(secrets().begin(), secrets().end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+// `text` with every password of the command line replaced by "***".
+std::string masked(std::string text) {
+  for (const auto& secret : secrets()) {
+    if (secret.empty()) continue;
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+  return text;
+}
+
+std::chrono::milliseconds busy_timeout_of(const Args& args) {
   std::chrono::milliseconds timeout{5000};
   if (auto text = args.get("--busy-timeout")) {
     timeout = std::chrono::milliseconds(parse_count("--busy-timeout", *text));
   }
+  return timeout;
+}
+
+tj::JournalReader open_reader(const std::string& location, std::chrono::milliseconds timeout) {
+  const tj::ReaderOptions options{.busy_timeout = timeout};
+  return is_postgresql_uri(location) ? tj::JournalReader::open_postgresql(location, options)
+                                     : tj::JournalReader::open(location, options);
+}
+
+struct Context {
+  std::string file;  // for messages: the file as given, or the server, database and schema
+  tj::JournalReader reader;
+};
+
+Context context_of(const std::string& location, tj::JournalReader reader) {
+  std::string file = is_postgresql_uri(location) ? reader.path().string() : location;
+  return Context{std::move(file), std::move(reader)};
+}
+
+// Opens the journal. When another process holds a file locked, says so (and who) before waiting
+// up to --busy-timeout, instead of waiting in silence. (A PostgreSQL reader takes no lock that
+// writers hold: it waits only for schema changes, up to --busy-timeout.)
+Context open_journal(const Args& args) {
+  const std::string& location = args.positionals.at(0);
+  const auto timeout = busy_timeout_of(args);
+  if (is_postgresql_uri(location)) return context_of(location, open_reader(location, timeout));
   try {
-    return Context{file,
-                   tj::JournalReader::open(file, {.busy_timeout = std::chrono::milliseconds(0)})};
+    return context_of(location, open_reader(location, std::chrono::milliseconds(0)));
   } catch (const tj::Error& e) {
     if (e.code() != tj::ErrorCode::Busy || timeout.count() == 0) throw;
     std::cerr << kProgram << ": waiting up to " << timeout.count()
-              << " ms (--busy-timeout): " << e.what() << '\n';
+              << " ms (--busy-timeout): " << masked(e.what()) << '\n';
   }
-  return Context{file, tj::JournalReader::open(file, {.busy_timeout = timeout})};
+  return context_of(location, open_reader(location, timeout));
 }
 
 [[noreturn]] void fail(const std::string& message) {
@@ -607,6 +719,8 @@ int cmd_history(const Args& args) {
   return 0;
 }
 
+int print_verify(const tj::VerifyReport& report);
+
 int cmd_verify(const Args& args) {
   tj::VerifyOptions options;
   if (auto text = args.get("--digest")) {
@@ -628,6 +742,11 @@ int cmd_verify(const Args& args) {
     std::cout << tj::to_json(report) << '\n';
     return report.ok() ? 0 : 1;
   }
+  return print_verify(report);
+}
+
+// The verdict of `verify` and the lines after it; 0 if the journal verified, 1 otherwise.
+int print_verify(const tj::VerifyReport& report) {
   auto count = [](std::uint64_t n, const char* what) {
     return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
   };
@@ -743,6 +862,74 @@ int cmd_follow(const Args& args) {
   return 0;
 }
 
+// The copy, then the checks of it: DST's newest event is the one the copy ended with (SRC's
+// newest when it began), SRC still ends there (or has grown since), and DST verifies up to it.
+int cmd_copy(const Args& args) {
+  tj::CopyOptions options{.busy_timeout = busy_timeout_of(args)};
+  if (auto text = args.get("--batch")) {
+    options.batch_events = parse_count("--batch", *text);
+    if (options.batch_events == 0) {
+      throw UsageError{"option --batch needs at least 1 (events per transaction)", args.command};
+    }
+  }
+  const std::string& src = args.positionals[0];
+  const std::string& dst = args.positionals[1];
+  Progress progress("copy");
+  options.progress = progress.callback();
+  const auto copy = tj::copy_journal(src, dst, options);
+  progress.clear();
+
+  auto dst_reader = open_reader(dst, options.busy_timeout);
+  auto src_reader = open_reader(src, options.busy_timeout);
+  const auto dst_digest = dst_reader.digest();
+  const auto src_digest = src_reader.digest();
+  Progress verify_progress("verify");
+  const auto report = dst_reader.verify(
+      {.progress = verify_progress.callback(", comparing with a registry's views"),
+       .digest = copy.digest});
+  verify_progress.clear();
+  const bool dst_equal = dst_digest == copy.digest;
+  const bool src_equal = src_digest == copy.digest;
+  const bool src_grew = !src_equal && src_digest.seq > copy.digest.seq;
+  const bool ok = dst_equal && (src_equal || src_grew) && report.ok();
+
+  if (args.has("--json")) {
+    std::cout << R"({"ok":)" << (ok ? "true" : "false") << R"(,"source":)"
+              << tj::json_string(copy.source) << R"(,"destination":)"
+              << tj::json_string(copy.destination) << R"(,"kept":)" << copy.kept << R"(,"copied":)"
+              << copy.copied << R"(,"transactions":)" << copy.transactions << R"(,"digest":)"
+              << tj::to_json(copy.digest) << R"(,"source_digest":)" << tj::to_json(src_digest)
+              << R"(,"destination_digest":)" << tj::to_json(dst_digest) << R"(,"verify":)"
+              << tj::to_json(report) << "}\n";
+    return ok ? 0 : 1;
+  }
+  auto events = [](std::uint64_t n) { return std::to_string(n) + (n == 1 ? " event" : " events"); };
+  std::cout << "copied " << events(copy.copied) << " in " << copy.transactions
+            << (copy.transactions == 1 ? " transaction" : " transactions");
+  if (copy.kept != 0) {
+    std::cout << ", after the " << events(copy.kept) << " DST held (a prefix of SRC)";
+  }
+  std::cout << "\n  from " << copy.source << "\n  to   " << copy.destination << '\n';
+  if (dst_equal && src_equal) {
+    std::cout << "digest " << tj::to_string(copy.digest)
+              << ": SRC and DST end with the same event and hash\n";
+  } else if (dst_equal && src_grew) {
+    std::cout << "digest " << tj::to_string(copy.digest)
+              << ": DST ends with the event SRC ended with when the copy began; SRC has "
+              << events(src_digest.seq - copy.digest.seq)
+              << " more now (run copy again to add them)\n";
+  } else {
+    std::cout << "MISMATCH: the copy ended with " << tj::to_string(copy.digest)
+              << ", SRC now ends with " << tj::to_string(src_digest) << ", DST with "
+              << tj::to_string(dst_digest) << '\n';
+  }
+  std::cout << "DST: ";
+  print_verify(report);
+  std::cout << "checkpoints are not copied (a cache of the views): a registry opening DST folds "
+               "its events and writes checkpoints of its own\n";
+  return ok ? 0 : 1;
+}
+
 int run(const Args& args) {
   const std::string_view name = args.command->name;
   if (name == "summary") return cmd_summary(args);
@@ -752,6 +939,7 @@ int run(const Args& args) {
   if (name == "verify") return cmd_verify(args);
   if (name == "digest") return cmd_digest(args);
   if (name == "export") return cmd_export(args);
+  if (name == "copy") return cmd_copy(args);
   return cmd_follow(args);
 }
 
@@ -759,10 +947,11 @@ int run(const Args& args) {
 // element of the array a command had started.
 void json_error(const Args& args, const tj::Error& error) {
   if (!args.command || !args.has("--json")) return;
+  const tj::Error shown(error.code(), masked(error.what()));
   if (g_json_started) {
-    std::cout << ",\n " << tj::to_json(error) << "\n]\n";
+    std::cout << ",\n " << tj::to_json(shown) << "\n]\n";
   } else {
-    std::cout << tj::to_json(error) << '\n';
+    std::cout << tj::to_json(shown) << '\n';
   }
 }
 
@@ -771,6 +960,7 @@ void json_error(const Args& args, const tj::Error& error) {
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   Args args;
+  collect_secrets(argc, argv);
   try {
     args = parse(argc, argv);
     if (args.help) {
@@ -781,12 +971,13 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     const Command* command = e.command ? e.command : args.command;
     std::cout << std::flush;
-    std::cerr << kProgram << ": " << e.message << '\n' << (command ? command->usage : kUsage);
+    std::cerr << kProgram << ": " << masked(e.message) << '\n'
+              << (command ? command->usage : kUsage);
     return 2;
   } catch (const tj::Error& e) {
     json_error(args, e);
     std::cout << std::flush;
-    std::cerr << kProgram << ": " << e.what() << '\n';
+    std::cerr << kProgram << ": " << masked(e.what()) << '\n';
     if (e.code() == tj::ErrorCode::Busy) {
       std::cerr << kProgram
                 << ": try again once that process is done, or wait longer with "
@@ -796,7 +987,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     json_error(args, tj::Error(tj::ErrorCode::Storage, e.what()));
     std::cout << std::flush;
-    std::cerr << kProgram << ": " << e.what() << '\n';
+    std::cerr << kProgram << ": " << masked(e.what()) << '\n';
     return 1;
   }
 }
