@@ -512,7 +512,7 @@ class PgEngine final : public Engine {
   std::unique_ptr<Connection> conn_;
   bool opened_ = false;
   std::string schema_, quoted_, name_, channel_;
-  std::optional<Head> known_;  // the head as the previous changed_by_others() saw it
+  std::optional<Head> known_;   // the head as the previous changed_by_others() saw it
   std::uint64_t seen_seq_ = 0;  // the newest head seen (open, change check, commit)
   bool in_write_ = false;
   Connection* write_conn_ = nullptr;  // the connection the write's transaction lives on

@@ -405,28 +405,6 @@ TEST(PgJournal, ReadOnlyRegistrySeesOtherWritesAndRefusesItsOwn) {
   EXPECT_EQ(sql_int(s.conninfo, "SELECT count(*) FROM events"), 2);
 }
 
-TEST(PgJournal, CheckpointIsStoredAndTheNextOpenRestoresIt) {
-  const PgSchema s = fresh();
-  {
-    Registry r = Registry::open_postgresql(s.conninfo);
-    for (int i = 0; i < 5; ++i) {
-      r.create({.session_id = "s", .id = "t" + std::to_string(i), .kind = "k"});
-    }
-    EXPECT_EQ(r.checkpoint(), 5u);
-    r.update("s", "t0", {.summary = "after"});
-    EXPECT_EQ(r.checkpoint(), 6u);
-    r.update("s", "t1", {.summary = "after"});
-    EXPECT_EQ(r.checkpoint(), 7u);
-  }
-  EXPECT_EQ(sql_int(s.conninfo, "SELECT count(*) FROM checkpoints"), 2) << "the newest two kept";
-  Registry again = Registry::open_postgresql(s.conninfo);
-  EXPECT_EQ(again.open_report().checkpoint_seq, 7u);
-  EXPECT_EQ(again.open_report().events_folded, 0u);
-  EXPECT_EQ(again.list("s").size(), 5u);
-  EXPECT_EQ(again.get("s", "t1")->summary, "after");
-  EXPECT_EQ(problems_of(s.conninfo), "");
-}
-
 TEST(PgJournal, ConnectionStringPasswordNeverAppearsInNamesOrMessages) {
   const PgSchema s = fresh();
   const std::string conninfo = s.conninfo + " password=hunter2";  // trust: accepted, unused
