@@ -53,6 +53,11 @@ struct CheckpointInfo {
   std::uint64_t messages = 0;  ///< likewise
 };
 
+/// Thrown by Engine::commit() of an optimistic write (begin_optimistic_write) when another
+/// connection appended after the expected event: nothing of the write is stored. Not an Error:
+/// the registry catches it, catches up and decides again; it never reaches a caller.
+struct WriteConflict {};
+
 /// One connection to one journal. Not thread-safe: the Registry serialises its use. Every
 /// method throws taskjournal::Error naming the journal: Busy when the journal stayed locked by
 /// another writer beyond the busy timeout, ReadOnly for a write on a read-only engine, Corrupt
@@ -99,10 +104,19 @@ class Engine {
   /// Opens the write transaction, taking the journal's write lock (waiting up to the busy
   /// timeout). Throws ReadOnly on a read-only engine.
   virtual void begin_write() = 0;
+  /// Opens a write that takes no lock now: the appended rows are stored at commit() only if the
+  /// journal's newest event is still `expected_seq`, else commit() throws WriteConflict, having
+  /// stored nothing. The caller decided on views of the journal up to expected_seq. Engines
+  /// without it (SQLite, whose lock is cheap) take the lock as begin_write() does.
+  virtual void begin_optimistic_write(std::uint64_t expected_seq) {
+    static_cast<void>(expected_seq);
+    begin_write();
+  }
   /// Stores `row` as it is. Throws Storage if no write transaction is open (also when the
   /// engine rolled it back after an earlier failure) or the statement fails.
   virtual void append(const EventRow& row) = 0;
-  /// Commits the write transaction. Throws Storage if none is open.
+  /// Commits the write transaction. Throws Storage if none is open, WriteConflict (optimistic
+  /// writes only) when another connection appended first.
   virtual void commit() = 0;
   /// Rolls back the write transaction if one is open; never throws.
   virtual void rollback() noexcept = 0;

@@ -142,6 +142,11 @@ void Journal::begin_write() {
   pending_seq_ = 0;
 }
 
+void Journal::begin_optimistic_write() {
+  engine_->begin_optimistic_write(verified_seq_);
+  pending_seq_ = 0;
+}
+
 void Journal::append(const events::Event& event) {
   // Never an event out of sequence: a gap would make every later open refuse the journal.
   const std::uint64_t next = (pending_seq_ != 0 ? pending_seq_ : verified_seq_) + 1;

@@ -109,6 +109,9 @@ class Journal {
 
   /// Opens the write transaction (waiting up to busy_timeout, then Error(Busy)).
   void begin_write();
+  /// Opens a write decided on the events verified so far, without a lock: commit() throws
+  /// WriteConflict (store/engine.hpp) if another connection appended after verified_seq().
+  void begin_optimistic_write();
   /// Appends `event`, which must carry the sequence number after the last verified or appended
   /// event (call read_new first; Error(Storage) otherwise). Several appends may share one write.
   void append(const events::Event& event);

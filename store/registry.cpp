@@ -11,6 +11,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -131,6 +132,11 @@ struct Registry::Impl {
   // Folds every event other connections appended since we last looked.
   void catch_up() {
     journal.read_new([this](events::Event&& event) { apply(event); });
+  }
+  // What refresh() does without asking the journal whether others appended.
+  void refresh_locally() {
+    if (sessions) sessions->trim();  // before the call loads what it needs
+    if (views_stale) rebuild();
   }
   void refresh() {
     if (sessions) sessions->trim();  // before the call loads what it needs
@@ -354,14 +360,25 @@ struct Registry::Impl {
   // True when the views may differ from the fold of the verified journal (a fold failed).
   bool views_stale = false;
 
-  // One write transaction: BEGIN IMMEDIATE, catch up, then the views plus this transaction's own
-  // events (an overlay of the tasks they touched, folded with the same fold_into_task). Rolled
-  // back unless commit() succeeds; the views change only after COMMIT.
+  // One write transaction: take the write lock, catch up, then the views plus this transaction's
+  // own events (an overlay of the tasks they touched, folded with the same fold_into_task).
+  // Rolled back unless commit() succeeds; the views change only after COMMIT.
+  //
+  // Optimistic (PostgreSQL, single calls): no lock and no catching up first. The commit stores
+  // the events only if nobody appended after the views' newest event (one round trip), else it
+  // throws store::WriteConflict; a commit with nothing to store first checks the same. single()
+  // then catches up and decides again, so no decision rests on stale views.
   class Transaction {
    public:
-    explicit Transaction(Impl& r) : r_(r) {
+    explicit Transaction(Impl& r, bool optimistic = false) : r_(r), optimistic_(optimistic) {
       if (r_.options.read_only) {
         throw Error(ErrorCode::ReadOnly, r_.journal.path() + ": journal opened read-only");
+      }
+      if (optimistic_) {
+        r_.refresh_locally();
+        r_.journal.begin_optimistic_write();
+        open_ = true;
+        return;
       }
       r_.journal.begin_write();
       open_ = true;
@@ -372,6 +389,7 @@ struct Registry::Impl {
         throw;
       }
     }
+    bool optimistic() const noexcept { return optimistic_; }
     ~Transaction() {
       if (open_) r_.journal.rollback();
     }
@@ -441,6 +459,12 @@ struct Registry::Impl {
       if (events_.empty()) {
         r_.journal.rollback();
         open_ = false;
+        // An answer from the views (a task missing, an idempotent create) holds only if they
+        // were the newest.
+        if (optimistic_ && r_.journal.changed_by_others()) {
+          r_.catch_up();
+          throw store::WriteConflict{};
+        }
         return notices;
       }
       r_.journal.commit();
@@ -466,6 +490,7 @@ struct Registry::Impl {
     projections::StringMap<SessionTask> overlay_;
     std::deque<events::Event> events_;    // never moved once appended (big payloads)
     std::optional<std::string> failure_;  // what made a statement fail: the transaction is dead
+    bool optimistic_ = false;
     bool open_ = false;
   };
 
@@ -503,17 +528,40 @@ struct Registry::Impl {
     return stored;
   }
 
+  // Optimistic tries of a single call before it takes the lock (a journal busy with other hosts'
+  // writes would otherwise make it decide again and again).
+  static constexpr int kOptimisticAttempts = 3;
+
   // Runs one command in its own transaction and notifies after the commit, outside the lock.
   template <class Command>
   auto single(Command&& command) {
+    using Answer = std::invoke_result_t<Command&, Transaction&>;
     auto guard = lock();
-    Transaction tx(*this);
-    auto answer = command(tx);
-    auto notices = tx.commit();
-    checkpoint_if_due();
-    guard.unlock();
-    notify(notices);
-    return answer;
+    for (int attempt = 0;; ++attempt) {
+      const bool optimistic = sessions.has_value() && attempt < kOptimisticAttempts;
+      std::optional<Answer> answer;
+      std::vector<Notice> notices;
+      try {
+        Transaction tx(*this, optimistic);
+        answer.emplace(command(tx));
+        notices = tx.commit();
+      } catch (const store::WriteConflict&) {
+        refresh();  // others appended: catch up and decide again
+        continue;
+      } catch (const Error& e) {
+        // A refusal decided on views that others' writes made stale is decided again.
+        if (optimistic && e.code() != ErrorCode::Storage && e.code() != ErrorCode::Busy &&
+            journal.changed_by_others()) {
+          catch_up();
+          continue;
+        }
+        throw;
+      }
+      checkpoint_if_due();
+      guard.unlock();
+      notify(notices);
+      return std::move(*answer);
+    }
   }
 
   // ---- notifications ------------------------------------------------------------------------

@@ -74,8 +74,8 @@ class PgEngine final : public Engine {
   const std::string& name() const noexcept override { return name_; }
 
   bool changed_by_others() override {
-    // Inside a write the locked head is the newest state: no other writer can move it.
-    const Head now = in_write_ ? locked_ : read_head();
+    // Inside a locked write the locked head is the newest state: no other writer can move it.
+    const Head now = in_write_ && !optimistic_ ? locked_ : read_head();
     const bool changed = !known_ || *known_ != now;
     known_ = now;
     seen_seq_ = now.seq;
@@ -176,6 +176,22 @@ class PgEngine final : public Engine {
     return r.rows() == 1 ? r.int4(0, 0) : 0;
   }
 
+  void begin_optimistic_write(std::uint64_t expected_seq) override {
+    if (config_.read_only) {
+      throw Error(ErrorCode::ReadOnly, name_ + ": journal opened read-only");
+    }
+    if (in_write_) {
+      throw Error(ErrorCode::Storage, name_ + ": begin write: a write is already open");
+    }
+    Connection& conn = connection();
+    pending_.clear();
+    tail_ = Result();
+    write_conn_ = &conn;
+    in_write_ = true;
+    optimistic_ = true;
+    locked_ = Head{expected_seq, {}};  // the head the commit expects (only its seq is compared)
+  }
+
   void begin_write() override {
     if (config_.read_only) {
       throw Error(ErrorCode::ReadOnly, name_ + ": journal opened read-only");
@@ -231,6 +247,7 @@ class PgEngine final : public Engine {
       ~Close() { e.rollback(); }
     } close{*this};
     if (pending_.empty()) {
+      if (optimistic_) return;  // nothing was begun on the server
       std::vector<Result> results;
       {
         Pipeline pipe(conn);
@@ -266,12 +283,15 @@ class PgEngine final : public Engine {
       }
       params.back().text(channel_).text(last_text);
       pipe.send_prepared(kNotify, params.back());
-      pipe.send("COMMIT", Params());
+      // Optimistic: no BEGIN was sent, so the statements up to the Sync are one implicit
+      // transaction, committed there or, after a failure, rolled back there.
+      if (!optimistic_) pipe.send("COMMIT", Params());
       results = pipe.sync();  // rolls back when a statement failed
     }
     if (const int failed = Pipeline::first_failure(results); failed >= 0) {
       const Result& bad = results[static_cast<std::size_t>(failed)];
       if (bad.message().find(kConflictMarker) != std::string::npos) {
+        if (optimistic_) throw WriteConflict{};  // another writer appended first
         throw Error(ErrorCode::Corrupt, conn.where(doing) +
                                             ": journal_head moved while this write held its lock "
                                             "(another program writes to the journal's tables)");
@@ -294,6 +314,7 @@ class PgEngine final : public Engine {
       }
     }
     in_write_ = false;
+    optimistic_ = false;
     write_conn_ = nullptr;
     pending_.clear();
     tail_ = Result();
@@ -515,6 +536,7 @@ class PgEngine final : public Engine {
   std::optional<Head> known_;   // the head as the previous changed_by_others() saw it
   std::uint64_t seen_seq_ = 0;  // the newest head seen (open, change check, commit)
   bool in_write_ = false;
+  bool optimistic_ = false;           // the write took no lock (begin_optimistic_write)
   Connection* write_conn_ = nullptr;  // the connection the write's transaction lives on
   Head locked_;                       // the head begin_write() locked
   Result tail_;                       // the rows after tail_after_ that begin_write() read

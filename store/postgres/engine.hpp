@@ -1,11 +1,19 @@
 // The PostgreSQL engine behind the storage seam (internal): a journal in the first schema of a
 // connection's search_path (schema.hpp), the same rows and hash chain as the SQLite file.
 //
-// Writes: begin_write() opens a transaction and locks the head row (BEGIN; SELECT ... FOR
-// UPDATE, one round trip), which serializes writers on every host; the journal then catches up
-// to that head (changed_by_others() answers from the locked row, no extra round trip), decides
-// and appends; commit() sends the rows, the head's advance, pg_notify and COMMIT in one pipelined
-// round trip. Waiting for the lock beyond busy_timeout (lock_timeout) throws Error(Busy).
+// Writes, two kinds (notes/postgres-journal.md sections 1 and 2):
+//  - optimistic (a registry's single calls): begin_optimistic_write(seq) sends nothing; commit()
+//    sends, in one pipelined round trip and one implicit transaction, the head's advance
+//    conditional on its seq still being `seq`, the rows, and pg_notify. If another writer
+//    appended first, the conditional statement fails on purpose, nothing is stored, and commit()
+//    throws WriteConflict: the registry catches up and decides again.
+//  - locked (batches, and a single call after repeated conflicts): begin_write() opens a
+//    transaction, locks the head row and fetches the rows after the head seen last (BEGIN;
+//    SELECT ... FOR UPDATE; SELECT rows, one round trip); the journal catches up from those rows,
+//    decides and appends; commit() sends the rows, the head's advance, pg_notify and COMMIT in
+//    one round trip.
+// Either way the head row's lock serializes the commits of every host. Waiting for it beyond
+// busy_timeout (lock_timeout) throws Error(Busy).
 //
 // Reads: changed_by_others() reads the head row (one round trip), so a read sees every write
 // committed anywhere before it began; scan() streams rows with a binary COPY (constant memory).

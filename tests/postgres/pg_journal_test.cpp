@@ -250,6 +250,31 @@ TEST(PgJournal, EveryWriteDecidesAgainstTheOtherRegistrysNewestCommit) {
   EXPECT_EQ(a.last_seq(), 5u);
 }
 
+// A single call decides on the views it holds and its commit checks nobody appended meanwhile:
+// answers that write nothing (a missing task, a refusal, an idempotent create) are checked the
+// same way, so none rests on a view another registry's commit made stale.
+TEST(PgJournal, AnswersThatWriteNothingAreNeverDecidedOnAStaleView) {
+  const PgSchema s = fresh();
+  Registry a = Registry::open_postgresql(s.conninfo);
+  Registry b = Registry::open_postgresql(s.conninfo);
+  EXPECT_FALSE(a.get("s", "t"));  // a holds session s, without t
+  b.create({.session_id = "s", .id = "t", .kind = "k"});
+  EXPECT_TRUE(a.update("s", "t", {.state = SessionTaskState::Running}))
+      << "missing on a stale view";
+  b.create({.session_id = "s", .id = "u", .kind = "k"});
+  EXPECT_NO_THROW(a.record_message("s", "u", {.content = {TextPart{"hi"}}}));
+  b.create({.session_id = "other", .id = "v", .kind = "k"});
+  EXPECT_THROW_CODE(a.create({.session_id = "s", .id = "v", .kind = "k"}), ErrorCode::Conflict);
+  b.update("s", "t", {.summary = "from b"});
+  EXPECT_EQ(a.create({.session_id = "s", .id = "t", .kind = "k"}).summary, "from b")
+      << "an idempotent create returned a stale task";
+  b.update("s", "t", {.increment_attempt = true});
+  EXPECT_NO_THROW(a.record_message("s", "t", {.content = {TextPart{"x"}}, .expected_attempt = 2}))
+      << "a stale attempt fence";
+  EXPECT_EQ(a.last_seq(), b.last_seq());
+  EXPECT_EQ(problems_of(s.conninfo), "");
+}
+
 TEST(PgJournal, LockWaitBeyondBusyTimeoutIsBusyAndWritesNothing) {
   const PgSchema s = fresh();
   Registry r =
