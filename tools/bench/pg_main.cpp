@@ -8,7 +8,12 @@
 // and from a checkpoint. The variants alternate cell by cell in every round, so a slow moment of
 // the shared disk hits them all; each figure is the median over the rounds. Each thread counts
 // its sendto() system calls (one per libpq round trip) with a perf tracepoint counter when the
-// kernel allows it.
+// kernel allows it, and the CPU time of the client threads and of their server processes.
+//
+// Variants (--variants picks some, e.g. to profile one): tj (taskjournal), raw (the head-row
+// append), snap (the snapshot design), tjsql (taskjournal's own statements from bare libpq),
+// floor (get: one round trip, no parsing); not run by default: tjsql-nonotify (tjsql without
+// pg_notify), tjsql-prep (tjsql with begin_write's statements prepared).
 //
 // The Markdown report replaces the block between the taskjournal-bench-pg markers in --out
 // (docs/benchmarks.md by default), which is appended when missing; the rest of the file stays.
@@ -323,9 +328,15 @@ class RawAppender {
 // around it. The rows' hashes are not chained (nothing reads them here).
 class EngineStatements {
  public:
-  EngineStatements(const std::string& conninfo, bool durable, bool notify)
-      : conn_(conninfo), notify_(notify) {
+  // `notify`: with the engine's pg_notify; `prepared_lock`: begin_write's BEGIN and SELECT ...
+  // FOR UPDATE as prepared statements in one pipeline (one round trip, as the engine's single
+  // simple query) instead of the simple query the engine sends, which the server parses and
+  // plans on every write.
+  EngineStatements(const std::string& conninfo, bool durable, bool notify, bool prepared_lock)
+      : conn_(conninfo), notify_(notify), prepared_lock_(prepared_lock) {
     conn_.exec(std::string("SET synchronous_commit = ") + (durable ? "on" : "off"));
+    conn_.prepare("tj_begin", "BEGIN", 0);
+    conn_.prepare("tj_lock", kLockSql, 0);
     conn_.prepare("tj_append_first",
                   "WITH h AS (UPDATE journal_head SET seq = seq + $1::bigint, hash = $2::bytea "
                   "WHERE id = 1 AND seq = $3::bigint RETURNING seq), moved AS (SELECT CAST(CASE "
@@ -340,9 +351,13 @@ class EngineStatements {
     channel_ = "taskjournal_" + std::string(conn_.exec("SELECT current_schema()").get(0, 0));
   }
   void append(const Row& r) {
-    const bench::pg::Result head = conn_.exec(
-        "BEGIN; SELECT seq, encode(hash, 'hex') FROM journal_head WHERE id = 1 FOR UPDATE");
-    const std::string expected(head.get(0, 0));
+    std::string expected;
+    if (prepared_lock_) {
+      const auto locked = conn_.pipeline({{"tj_begin", {}}, {"tj_lock", {}}});
+      expected = locked[1].get(0, 0);
+    } else {
+      expected = conn_.exec(std::string("BEGIN; ") + kLockSql).get(0, 0);
+    }
     const std::string next = std::to_string(std::stoll(expected) + 1);
     std::vector<bench::pg::Statement> pipeline{{"tj_append_first",
                                                 {{"1"},
@@ -362,7 +377,9 @@ class EngineStatements {
 
  private:
   bench::pg::Conn conn_;
-  bool notify_;
+  static constexpr const char* kLockSql =
+      "SELECT seq, encode(hash, 'hex') FROM journal_head WHERE id = 1 FOR UPDATE";
+  bool notify_, prepared_lock_;
   std::string channel_;
 };
 
@@ -659,7 +676,7 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: taskjournal-bench-pg [--quick] [--rounds R] [--out FILE.md] "
                    "[--only writes|get|open] [--open-sizes N,N,...] [--perf DIR] "
-                   "[--threads N,N,...] [--variants tj,raw,snap,floor]\n";
+                   "[--threads N,N,...] [--variants tj,raw,snap,tjsql,floor,...]\n";
       return a == "--help" ? 0 : 2;
     }
   }
@@ -726,10 +743,10 @@ int main(int argc, char** argv) {
       payload_bytes /= double(rows.size());
       drop_schema("w_template");
     }
-    enum Variant { Taskjournal, Raw, Snapshot, Statements, StatementsNoNotify };
-    const char* names[] = {"tj", "raw", "snap", "tjsql", "tjsql-nonotify"};
+    enum Variant { Taskjournal, Raw, Snapshot, Statements, StatementsNoNotify, StatementsPrepared };
+    const char* names[] = {"tj", "raw", "snap", "tjsql", "tjsql-nonotify", "tjsql-prep"};
     std::vector<Variant> active;
-    for (int v = 0; v < 5; ++v) {
+    for (int v = 0; v < 6; ++v) {
       if (s.runs_variant(names[v])) active.push_back(static_cast<Variant>(v));
     }
     // results[sync][threads][variant] over the rounds
@@ -763,9 +780,10 @@ int main(int argc, char** argv) {
                   a->append(rows[(n + std::uint64_t(t) * 7) % rows.size()]);
                 };
               };
-            } else if (v == Statements || v == StatementsNoNotify) {
+            } else if (v == Statements || v == StatementsNoNotify || v == StatementsPrepared) {
               client = [&, info, durable, v](int t) -> std::function<void(std::uint64_t)> {
-                auto a = std::make_shared<EngineStatements>(info, durable, v == Statements);
+                auto a = std::make_shared<EngineStatements>(info, durable, v != StatementsNoNotify,
+                                                            v == StatementsPrepared);
                 return [a, &rows, t](std::uint64_t n) {
                   a->append(rows[(n + std::uint64_t(t) * 7) % rows.size()]);
                 };
@@ -783,7 +801,8 @@ int main(int argc, char** argv) {
             }
             // The tables exist before the clients connect (concurrent creation is not measured).
             if (v == Snapshot) bench::PgSnapshotRegistry create_tables(info, durable);
-            if (v == Taskjournal || v == Statements || v == StatementsNoNotify) {
+            if (v == Taskjournal || v == Statements || v == StatementsNoNotify ||
+                v == StatementsPrepared) {
               tj::Registry::open_postgresql(info);
             }
             const CellResult r = run_cell(threads, s.write_seconds, admin, schema, client);
@@ -855,7 +874,7 @@ int main(int argc, char** argv) {
                               " | " + fmt(rw) + " | " + fmt(sn) + " | " + ratio(t, rw) + " | " +
                               ratio(t, sn) + " |");
         for (const char* v : names) {
-          const auto& c = cells[key + v];
+          const auto& c = cells[key + std::string(v)];
           if (c.empty()) continue;
           write_costs.push_back(
               cost_line(sync + " | " + std::to_string(threads) + " | " + v, threads, c));
