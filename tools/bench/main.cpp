@@ -73,6 +73,10 @@ tj::Timestamp wall_now() {
 
 constexpr int kCallsPerLifecycle = 17;
 
+// The heading of docs/benchmarks.md's PostgreSQL section (tools/bench/pg_main.cpp), which this
+// report leaves in place.
+constexpr const char* kPostgresSection = "\n## PostgreSQL";
+
 // (c): how far before the end of each journal its newest checkpoint is written.
 constexpr std::uint64_t kCheckpointTail = 8'500;
 
@@ -747,7 +751,17 @@ int main(int argc, char** argv) {
   rep.line("");
   rep.line("Total benchmark time: " + fmt(seconds_since(run_start), 0) + " s.");
 
-  std::ofstream(s.out) << rep.md.str();
+  // The PostgreSQL section (taskjournal-bench-pg's, and its notes) follows this report: keep it.
+  std::string kept;
+  if (std::ifstream previous(s.out); previous) {
+    std::stringstream text;
+    text << previous.rdbuf();
+    const std::string old = text.str();
+    if (const auto at = old.find(kPostgresSection); at != std::string::npos) {
+      kept = old.substr(at);
+    }
+  }
+  std::ofstream(s.out) << rep.md.str() << kept;
   std::cerr << "wrote " << s.out << "\n";
   return 0;
 }
