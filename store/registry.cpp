@@ -528,9 +528,12 @@ struct Registry::Impl {
     return stored;
   }
 
-  // Optimistic tries of a single call before it takes the lock (a journal busy with other hosts'
-  // writes would otherwise make it decide again and again).
-  static constexpr int kOptimisticAttempts = 3;
+  // After a conflict, this many single calls take the lock first instead of trying optimistically:
+  // while other hosts write to the journal too, a decision on the views held would mostly
+  // conflict again (a failed round trip each time); the locked write catches up in its first
+  // round trip.
+  static constexpr int kLockedAfterConflict = 16;
+  int locked_calls_left = 0;
 
   // Runs one command in its own transaction and notifies after the commit, outside the lock.
   template <class Command>
@@ -538,7 +541,8 @@ struct Registry::Impl {
     using Answer = std::invoke_result_t<Command&, Transaction&>;
     auto guard = lock();
     for (int attempt = 0;; ++attempt) {
-      const bool optimistic = sessions.has_value() && attempt < kOptimisticAttempts;
+      const bool optimistic = sessions.has_value() && attempt == 0 && locked_calls_left == 0;
+      if (sessions && !optimistic && locked_calls_left > 0) --locked_calls_left;
       std::optional<Answer> answer;
       std::vector<Notice> notices;
       try {
@@ -546,7 +550,7 @@ struct Registry::Impl {
         answer.emplace(command(tx));
         notices = tx.commit();
       } catch (const store::WriteConflict&) {
-        refresh();  // others appended: catch up and decide again
+        locked_calls_left = kLockedAfterConflict;  // others append too: lock, catch up, decide
         continue;
       } catch (const Error& e) {
         // A refusal decided on views that others' writes made stale is decided again.
