@@ -35,6 +35,9 @@ class SessionViews {
   /// Forgets every session; the views are then current to `seq` (nothing loaded).
   void reset(std::uint64_t seq);
 
+  /// True if the session is loaded (nothing marked).
+  bool loaded(std::string_view session_id) const { return sessions_.contains(session_id); }
+
   /// The session's views if it is loaded (marking it the most recently used), else nullptr.
   Views* find(std::string_view session_id);
 

@@ -114,7 +114,7 @@ void ChainVerifier::report(std::uint64_t seq, ErrorCode code, const std::string&
   reporter_.problem(seq, code, event_prefix(seq) + what);
 }
 
-bool ChainVerifier::check(const EventRow& row, events::Event& event) {
+bool ChainVerifier::check(const EventRow& row, events::Event& event, bool payload) {
   bool linked = true;
   if (row.seq != next_) {
     const std::uint64_t expected = next_;
@@ -144,7 +144,7 @@ bool ChainVerifier::check(const EventRow& row, events::Event& event) {
       report(row.seq, ErrorCode::Corrupt, "hash mismatch (row altered, removed or reordered)");
     }
   }
-  return decode(row, event);
+  return decode(row, event, payload);
 }
 
 bool ChainVerifier::check_linked(const EventRow& row, std::string_view prev, events::Event& event) {
@@ -157,7 +157,7 @@ bool ChainVerifier::check_linked(const EventRow& row, std::string_view prev, eve
   return decode(row, event);
 }
 
-bool ChainVerifier::decode(const EventRow& row, events::Event& event) {
+bool ChainVerifier::decode(const EventRow& row, events::Event& event, bool payload) {
   if (row.version < 1 || row.version > events::kPayloadVersion) {
     report(row.seq, ErrorCode::Unsupported,
            "unknown payload version " + std::to_string(row.version) + " (this build reads 1 to " +
@@ -172,6 +172,7 @@ bool ChainVerifier::decode(const EventRow& row, events::Event& event) {
   event.recorded_at = Timestamp{std::chrono::microseconds{row.recorded_at}};
   event.session_id.assign(row.session_id);
   event.task_id.assign(row.task_id);
+  if (!payload) return true;
   try {
     event.payload = events::decode(row.type, static_cast<std::uint32_t>(row.version), row.payload,
                                    row.session_id, row.task_id, event.recorded_at);

@@ -96,8 +96,10 @@ class ChainVerifier {
   /// type, a payload that does not decode. After a broken link it goes on from the row's stored
   /// hash, so one altered row is reported once. Returns true, with `event` holding the decoded
   /// row, when the row decoded (`event`'s strings keep their buffers between calls: refilling
-  /// one Event per row costs no allocation for ids of the same length).
-  bool check(const EventRow& row, events::Event& event);
+  /// one Event per row costs no allocation for ids of the same length). With `payload` false the
+  /// payload is not decoded (event.payload is then unspecified): for rows the caller only counts
+  /// and chains, such as other sessions' events in a registry that does not hold them.
+  bool check(const EventRow& row, events::Event& event, bool payload = true);
 
   /// Checks `row` against `prev` alone, the stored hash of the row before it (a per-task scan,
   /// which finds rows through an index): the hash, version, type and payload, as check() does.
@@ -113,7 +115,7 @@ class ChainVerifier {
   ChainHasher& hasher() noexcept { return hasher_; }
 
  private:
-  bool decode(const EventRow& row, events::Event& event);
+  bool decode(const EventRow& row, events::Event& event, bool payload = true);
   void report(std::uint64_t seq, ErrorCode code, const std::string& what);
 
   ChainReporter& reporter_;

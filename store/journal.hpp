@@ -55,7 +55,10 @@ class Journal {
   /// Reads every event after the last one this journal verified, checks sequence, hash chain,
   /// type and payload, and hands each to `sink` in order. An event counts as verified once
   /// `sink` returned. Throws Error(Corrupt) naming the journal and sequence number.
-  void read_new(const std::function<void(events::Event&&)>& sink);
+  /// With `wants_payload`, an event whose session it refuses reaches `sink` with its payload
+  /// unspecified (not decoded; still chained and numbered).
+  void read_new(const std::function<void(events::Event&&)>& sink,
+                const std::function<bool(std::string_view session_id)>& wants_payload = {});
 
   /// Sequence number of the newest verified event (0 for an empty journal).
   std::uint64_t verified_seq() const noexcept { return verified_seq_; }

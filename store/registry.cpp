@@ -131,6 +131,12 @@ struct Registry::Impl {
 
   // Folds every event other connections appended since we last looked.
   void catch_up() {
+    if (sessions) {
+      // Others' events of sessions this registry does not hold are chained, not decoded.
+      journal.read_new([this](events::Event&& event) { apply(event); },
+                       [this](std::string_view session) { return sessions->loaded(session); });
+      return;
+    }
     journal.read_new([this](events::Event&& event) { apply(event); });
   }
   // What refresh() does without asking the journal whether others appended.
