@@ -83,22 +83,31 @@ class PgEngine final : public Engine {
   }
 
   void scan(std::uint64_t after_seq, const std::function<bool(const EventRow&)>& sink) override {
-    if (in_write_ && tail_ && after_seq == tail_after_) {
-      // The rows begin_write() fetched under the lock: all there is up to the locked head.
-      for (int i = 0; i < tail_.rows(); ++i) {
-        const EventRow row{.seq = static_cast<std::uint64_t>(tail_.int8(i, 0)),
-                           .type = tail_.bytes(i, 1),
-                           .version = tail_.int4(i, 2),
-                           .recorded_at = tail_.int8(i, 3),
-                           .session_id = tail_.bytes(i, 4),
-                           .task_id = tail_.bytes(i, 5),
-                           .payload = tail_.bytes(i, 6),
-                           .hash = tail_.bytes(i, 7)};
+    // A short tail (a registry catching up) comes in one prepared statement: the rows
+    // begin_write() fetched under the lock, or a fetch now. A longer one streams with COPY.
+    Result fetched;
+    const bool prefetched = in_write_ && tail_ && after_seq == tail_after_;
+    if (!prefetched) {
+      Params p;
+      p.int8(static_cast<std::int64_t>(after_seq));
+      fetched = connection().exec_prepared(kRowsAfter, p);
+    }
+    const Result& tail = prefetched ? tail_ : fetched;
+    {
+      for (int i = 0; i < tail.rows(); ++i) {
+        const EventRow row{.seq = static_cast<std::uint64_t>(tail.int8(i, 0)),
+                           .type = tail.bytes(i, 1),
+                           .version = tail.int4(i, 2),
+                           .recorded_at = tail.int8(i, 3),
+                           .session_id = tail.bytes(i, 4),
+                           .task_id = tail.bytes(i, 5),
+                           .payload = tail.bytes(i, 6),
+                           .hash = tail.bytes(i, 7)};
         if (!sink(row)) return;
         after_seq = row.seq;
       }
-      if (tail_.rows() < kTailRows) return;
-      // More than begin_write() fetched: the rest streams as below.
+      if (tail.rows() < kTailRows) return;
+      // More than one statement fetched: the rest streams.
     }
     Connection& conn = connection();
     const std::string sql =
