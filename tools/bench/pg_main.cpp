@@ -526,6 +526,24 @@ int measure_open(const std::string& schema, const std::string& mode) {
   std::_Exit(0);  // the views' teardown is not part of open
 }
 
+// `--measure-sessions SCHEMA N`: opens that journal, serves sessions sess_0 .. sess_<N-1> (a list
+// and a get of each task), prints the seconds, RSS and peak RSS in MB, exits.
+int measure_sessions(const std::string& schema, int sessions) {
+  const char* base = std::getenv(kConninfoVariable);
+  if (base == nullptr) return 2;
+  const auto start = Clock::now();
+  auto registry = tj::Registry::open_postgresql(conninfo_for(base, schema));
+  std::size_t found = 0;
+  for (int i = 0; i < sessions; ++i) {
+    const std::string session = "sess_" + std::to_string(i * 97);  // spread over the journal
+    for (const auto& task : registry.list(session)) found += registry.get(session, task.id) ? 1 : 0;
+  }
+  std::printf("%.6f %.1f %.1f %zu\n", seconds_since(start), double(status_kb("VmRSS:")) / 1024.0,
+              double(status_kb("VmHWM:")) / 1024.0, found);
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
 
 OpenFigures open_in_child(const std::string& schema, bool from_checkpoint,
@@ -629,6 +647,9 @@ int main(int argc, char** argv) {
   std::string command_line = "build/tools/bench/taskjournal-bench-pg";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   if (argc == 4 && std::string(argv[1]) == "--measure-open") return measure_open(argv[2], argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--measure-sessions") {
+    return measure_sessions(argv[2], std::stoi(argv[3]));
+  }
   Settings s;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -991,6 +1012,8 @@ int main(int argc, char** argv) {
 
   // ---- open ----------------------------------------------------------------------------------
   std::vector<std::string> open_lines, perf_lines;
+  std::uint64_t wide_events = 0;
+  double wide_seconds = 0, wide_rss = 0, wide_peak = 0;
   double build_seconds = 0, open_connect_s = 0;
   if (s.runs("open")) {
     // The floor of any open: a bare libpq connection and one query.
@@ -1075,6 +1098,39 @@ int main(int argc, char** argv) {
     }
     drop_schema("o_empty");
     drop_schema("o_journal");
+
+    // A process that served 100 sessions of a journal of 100,000 tasks in 10,000 sessions.
+    const std::string wide = fresh_schema("o_wide");
+    {
+      auto r = tj::Registry::open_postgresql(wide, {.durability = tj::Durability::Normal});
+      for (int from = 0; from < 100'000; from += 1000) {
+        r.batch([&](tj::Batch& b) {
+          for (int i = from; i < from + 1000; ++i) {
+            const std::string session = "sess_" + std::to_string(i % 10'000);
+            b.create({.session_id = session,
+                      .id = "task_wide_" + std::to_string(i),
+                      .kind = "subagent",
+                      .display_name = "Wide task " + std::to_string(i),
+                      .spec = R"({"prompt":"summarise the repository","depth":2})"});
+            b.update(session, "task_wide_" + std::to_string(i),
+                     {.state = tj::SessionTaskState::Running});
+          }
+        });
+      }
+      wide_events = r.last_seq();
+    }
+    const std::string command = "'" + self_exe() + "' --measure-sessions o_wide 100";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) throw std::runtime_error("popen failed");
+    std::size_t found = 0;
+    const int fields =
+        std::fscanf(pipe, "%lf %lf %lf %zu", &wide_seconds, &wide_rss, &wide_peak, &found);
+    if (pclose(pipe) != 0 || fields != 4 || found != 1000) {
+      throw std::runtime_error("serving 100 sessions failed");
+    }
+    goal("peak RSS (MB) of a process that served 100 sessions of 100,000 tasks", wide_peak,
+         "< 100 MB", wide_peak < 100);
+    drop_schema("o_wide");
   }
 
   // ---- the report ----------------------------------------------------------------------------
@@ -1171,6 +1227,13 @@ int main(int argc, char** argv) {
     rep.line("|---:|---:|---:|---:|---:|---:|");
 
     for (const auto& l : open_lines) rep.line(l);
+    rep.line("");
+    rep.line("Memory: a fresh process opened a journal of 100,000 tasks in 10,000 sessions (" +
+             fmt(double(wide_events)) +
+             " events) and served 100 of its sessions (a `list` and a "
+             "`get` of each of their 1,000 tasks) in " +
+             fmt(wide_seconds, 2) + " s: RSS " + fmt(wide_rss, 1) + " MB, peak " +
+             fmt(wide_peak, 1) + " MB.");
     rep.line("");
   }
   if (!perf_lines.empty()) {
