@@ -31,7 +31,8 @@ Conn::Conn(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
     PQfinish(c_);
     throw std::runtime_error("connect to " + conninfo + ": " + message);
   }
-  PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);  // "already exists, skipping"
+  PQsetNoticeProcessor(
+      c_, [](void*, const char*) {}, nullptr);  // "already exists, skipping"
 }
 
 Conn::~Conn() { PQfinish(c_); }
