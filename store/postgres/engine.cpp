@@ -93,22 +93,13 @@ class PgEngine final : public Engine {
       fetched = connection().exec_prepared(kRowsAfter, p);
     }
     const Result& tail = prefetched ? tail_ : fetched;
-    {
-      for (int i = 0; i < tail.rows(); ++i) {
-        const EventRow row{.seq = static_cast<std::uint64_t>(tail.int8(i, 0)),
-                           .type = tail.bytes(i, 1),
-                           .version = tail.int4(i, 2),
-                           .recorded_at = tail.int8(i, 3),
-                           .session_id = tail.bytes(i, 4),
-                           .task_id = tail.bytes(i, 5),
-                           .payload = tail.bytes(i, 6),
-                           .hash = tail.bytes(i, 7)};
-        if (!sink(row)) return;
-        after_seq = row.seq;
-      }
-      if (tail.rows() < kTailRows) return;
-      // More than one statement fetched: the rest streams.
+    for (int i = 0; i < tail.rows(); ++i) {
+      const EventRow row = row_of(tail, i);
+      if (!sink(row)) return;
+      after_seq = row.seq;
     }
+    if (tail.rows() < kTailRows) return;
+    // More than one statement fetched: the rest streams.
     Connection& conn = connection();
     const std::string sql =
         "COPY (SELECT seq, type, version, recorded_at, session_id, task_id, payload, hash FROM " +
@@ -149,14 +140,7 @@ class PgEngine final : public Engine {
     const Result r = conn.exec_prepared(which, params);
     const std::string genesis = genesis_hash();
     for (int i = 0; i < r.rows(); ++i) {
-      const EventRow row{.seq = static_cast<std::uint64_t>(r.int8(i, 0)),
-                         .type = r.bytes(i, 1),
-                         .version = r.int4(i, 2),
-                         .recorded_at = r.int8(i, 3),
-                         .session_id = r.bytes(i, 4),
-                         .task_id = r.bytes(i, 5),
-                         .payload = r.bytes(i, 6),
-                         .hash = r.bytes(i, 7)};
+      const EventRow row = row_of(r, i);
       const std::string_view prev = row.seq == 1
                                         ? std::string_view(genesis)
                                         : (r.is_null(i, 8) ? std::string_view() : r.bytes(i, 8));
@@ -521,6 +505,18 @@ class PgEngine final : public Engine {
                                           std::to_string(r.rows()) + " rows or a bad hash");
     }
     return Head{static_cast<std::uint64_t>(r.int8(0, 0)), std::string(r.bytes(0, 1))};
+  }
+
+  // Row `i` of a result whose first eight columns are the events table's, in its order.
+  static EventRow row_of(const Result& r, int i) {
+    return EventRow{.seq = static_cast<std::uint64_t>(r.int8(i, 0)),
+                    .type = r.bytes(i, 1),
+                    .version = r.int4(i, 2),
+                    .recorded_at = r.int8(i, 3),
+                    .session_id = r.bytes(i, 4),
+                    .task_id = r.bytes(i, 5),
+                    .payload = r.bytes(i, 6),
+                    .hash = r.bytes(i, 7)};
   }
 
   static EventRow to_row(const Connection& conn, const CopyRow& row) {
