@@ -30,12 +30,18 @@
 
 #include "snapshot.hpp"
 #include "taskjournal/taskjournal.hpp"
+#include "workload.hpp"
 
 namespace fs = std::filesystem;
 namespace tj = taskjournal;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using bench::kCallsPerLifecycle;
+using bench::lifecycle;
+using bench::median;
+using bench::wall_now;
 
 struct Settings {
   int rounds = 3;
@@ -55,23 +61,12 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 void remove_journal(const fs::path& p) {
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(p.string() + suffix);
 }
 
-tj::Timestamp wall_now() {
-  return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-}
-
 // ---- workload (a): one task's lifecycle, 17 calls
 // ------------------------------------------------
-
-constexpr int kCallsPerLifecycle = 17;
 
 // The heading of docs/benchmarks.md's PostgreSQL section (tools/bench/pg_main.cpp), which this
 // report leaves in place.
@@ -79,38 +74,6 @@ constexpr const char* kPostgresSection = "\n## PostgreSQL";
 
 // (c): how far before the end of each journal its newest checkpoint is written.
 constexpr std::uint64_t kCheckpointTail = 8'500;
-
-template <class Registry>
-void lifecycle(Registry& r, int i) {
-  const std::string session = "sess_" + std::to_string(i % 10);
-  const std::string id = "task_bench_" + std::to_string(i);
-  r.create(tj::CreateSessionTask{.session_id = session,
-                                 .id = id,
-                                 .kind = "subagent",
-                                 .display_name = "Bench task " + std::to_string(i),
-                                 .spec = R"({"prompt":"summarise the repository","depth":2})"});
-  for (std::uint64_t k = 1; k <= 10; ++k) {
-    tj::SessionTaskUpdate u{
-        .progress = tj::TaskProgress{.current = k, .total = 10, .unit = "steps"},
-        .worker_id = "worker-1",
-        .heartbeat_at = wall_now()};
-    if (k == 1) u.state = tj::SessionTaskState::Running;
-    r.update(session, id, u);
-  }
-  const std::string question = "q_" + std::to_string(i);
-  r.update(session, id,
-           {.input_request = tj::TaskInputRequest{.id = question, .prompt = "Which branch?"}});
-  auto answer = tj::NewTaskMessage::inbound_text("main");
-  answer.in_reply_to = question;
-  r.record_message(session, id, answer);
-  for (int k = 1; k <= 3; ++k) {
-    r.record_message(session, id,
-                     tj::NewTaskMessage::outbound_text("finished step " + std::to_string(k)));
-  }
-  r.update(
-      session, id,
-      {.state = tj::SessionTaskState::Succeeded, .summary = "done", .result_path = "/tmp/out.md"});
-}
 
 // ---- raw: the same rows appended with bare SQLite
 // ------------------------------------------------
