@@ -33,21 +33,6 @@ PgServer& shared_server() {
   return server;
 }
 
-bool has_artifact(const SessionTask& t, const std::string& name) {
-  for (const auto& a : t.artifacts) {
-    if (a.name == name) return true;
-  }
-  return false;
-}
-
-std::string problems_of(const std::string& conninfo) {
-  auto report = JournalReader::open_postgresql(conninfo).verify();
-  std::string out;
-  for (const auto& p : report.problems) out += p.what + "\n";
-  if (!report.comparison_skipped.empty()) out += "comparison skipped: " + report.comparison_skipped;
-  return out;
-}
-
 // ---- a writing client killed with SIGKILL --------------------------------------------------
 
 // Call k of round r: even k creates task c<r>-<k/2>, odd k appends artifact a<r>-<k/2> to it.

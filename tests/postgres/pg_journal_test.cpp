@@ -35,20 +35,6 @@ PgServer& server() {
 // A fresh schema on this process's server, named after the test.
 PgSchema fresh(std::string_view suffix = "") { return fresh_schema(server(), suffix); }
 
-bool has_artifact(const SessionTask& t, const std::string& name) {
-  return std::any_of(t.artifacts.begin(), t.artifacts.end(),
-                     [&](const TaskArtifact& a) { return a.name == name; });
-}
-
-// JournalReader::verify's problems as text ("" when the journal verifies).
-std::string problems_of(const std::string& conninfo) {
-  auto report = JournalReader::open_postgresql(conninfo).verify();
-  std::string out;
-  for (const auto& p : report.problems) out += p.what + "\n";
-  if (!report.comparison_skipped.empty()) out += "comparison skipped: " + report.comparison_skipped;
-  return out;
-}
-
 TEST(PgJournal, SchemaIsCreatedOnFirstUseAndFoundBySecondOpen) {
   const PgSchema s = fresh();
   EXPECT_EQ(table_count(s.admin, s.name), 0);

@@ -9,6 +9,7 @@
 
 #include "store/postgres/pq.hpp"
 #include "store/postgres/schema.hpp"
+#include "taskjournal/reader.hpp"
 
 namespace taskjournal::testing {
 
@@ -72,6 +73,21 @@ std::int64_t table_count(const std::string& admin_conninfo, const std::string& s
       conn.exec_params("SELECT count(*)::int8 FROM pg_catalog.pg_tables WHERE schemaname = $1",
                        store::postgres::Params().text(schema));
   return r.int8(0, 0);
+}
+
+std::string problems_of(const std::string& conninfo) {
+  auto report = JournalReader::open_postgresql(conninfo).verify();
+  std::string out;
+  for (const auto& p : report.problems) out += p.what + "\n";
+  if (!report.comparison_skipped.empty()) out += "comparison skipped: " + report.comparison_skipped;
+  return out;
+}
+
+bool has_artifact(const SessionTask& task, const std::string& name) {
+  for (const auto& a : task.artifacts) {
+    if (a.name == name) return true;
+  }
+  return false;
 }
 
 }  // namespace taskjournal::testing

@@ -9,6 +9,7 @@
 
 #include "support/pg_server.hpp"
 #include "taskjournal/error.hpp"
+#include "taskjournal/types.hpp"
 
 namespace taskjournal::testing {
 
@@ -38,5 +39,11 @@ std::string expect_error(const std::function<void()>& call, ErrorCode code);
 
 /// The number of tables in `schema`.
 std::int64_t table_count(const std::string& admin_conninfo, const std::string& schema);
+
+/// JournalReader::verify's problems as text ("" when the journal verifies).
+std::string problems_of(const std::string& conninfo);
+
+/// True if the task carries an artifact named `name`.
+bool has_artifact(const SessionTask& task, const std::string& name);
 
 }  // namespace taskjournal::testing
