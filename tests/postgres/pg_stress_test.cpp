@@ -71,21 +71,7 @@ TEST(PgStressReadAfterWrite, EveryCommitOfAnotherProcessIsSeenByTheNextRead) {
   });
   request.close_read();
   ack.close_write();
-  char byte = 'w';
-  for (int k = 1; k <= kWrites; ++k) {
-    // Reads in between, so that each registry has looked at the journal just before the write.
-    ASSERT_TRUE(reader.get("s", "t"));
-    ASSERT_TRUE(read_only.get("s", "t"));
-    ASSERT_TRUE(write_all(request.write_end(), &byte, 1));
-    ASSERT_TRUE(read_exact(ack.read_end(), &byte, 1)) << "writer stopped at write " << k;
-    const auto seen = reader.get("s", "t");
-    ASSERT_TRUE(seen && seen->progress && seen->progress->current == std::uint64_t(k))
-        << "write " << k << " not seen by the next read";
-    const auto seen_ro = read_only.get("s", "t");
-    ASSERT_TRUE(seen_ro && seen_ro->progress && seen_ro->progress->current == std::uint64_t(k))
-        << "write " << k << " not seen by the next read of a read-only registry";
-    if (k % 7 == 0) reader.update("s", "t", {.summary = "parent " + std::to_string(k)});
-  }
+  expect_each_write_seen(reader, read_only, request, ack, kWrites);
   EXPECT_TRUE(exited_ok(wait_child(pid)));
   EXPECT_EQ(reader.last_seq(), read_only.last_seq());
   EXPECT_EQ(reader.last_seq(), static_cast<std::uint64_t>(1 + kWrites + kWrites / 7));

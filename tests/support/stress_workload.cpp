@@ -553,4 +553,23 @@ StressOutcome run_stress(const StressPlan& plan, const fs::path& dir) {
   return outcome;
 }
 
+void expect_each_write_seen(Registry& reader, Registry& read_only, Pipe& request, Pipe& ack,
+                            int writes) {
+  char byte = 'w';
+  for (int k = 1; k <= writes; ++k) {
+    // Reads in between, so that each registry has looked at the journal just before the write.
+    ASSERT_TRUE(reader.get("s", "t"));
+    ASSERT_TRUE(read_only.get("s", "t"));
+    ASSERT_TRUE(write_all(request.write_end(), &byte, 1));
+    ASSERT_TRUE(read_exact(ack.read_end(), &byte, 1)) << "writer stopped at write " << k;
+    const auto seen = reader.get("s", "t");
+    ASSERT_TRUE(seen && seen->progress && seen->progress->current == std::uint64_t(k))
+        << "write " << k << " not seen by the next read";
+    const auto seen_ro = read_only.get("s", "t");
+    ASSERT_TRUE(seen_ro && seen_ro->progress && seen_ro->progress->current == std::uint64_t(k))
+        << "write " << k << " not seen by the next read of a read-only registry";
+    if (k % 7 == 0) reader.update("s", "t", {.summary = "parent " + std::to_string(k)});
+  }
+}
+
 }  // namespace taskjournal::testing

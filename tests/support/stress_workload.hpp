@@ -48,4 +48,13 @@ struct StressOutcome {
 /// non-fatal gtest failures (see above). Call from a single-threaded test process (it forks).
 StressOutcome run_stress(const StressPlan& plan, const std::filesystem::path& dir);
 
+struct Pipe;
+
+/// The parent's half of the read-after-write test: `writes` times, reads task s/t through both
+/// registries, asks the writing child (one byte on `request`) for its next progress update and
+/// waits for its ack, then expects both registries' next read to show that update; every 7th
+/// write the parent also updates the task's summary through `reader`. Fatal gtest failures.
+void expect_each_write_seen(Registry& reader, Registry& read_only, Pipe& request, Pipe& ack,
+                            int writes);
+
 }  // namespace taskjournal::testing
