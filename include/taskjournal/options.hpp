@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "taskjournal/error.hpp"
 #include "taskjournal/types.hpp"
@@ -54,6 +55,17 @@ struct Options {
   /// one that could not be written. Runs in the thread of the call (or of open) while the
   /// registry is locked: it must not call the registry. What it throws is swallowed.
   std::function<void(const Error&)> on_problem;
+  /// Notice the events other registries commit — in this process, in another process, or
+  /// (PostgreSQL) on another host — within about this interval, fold them, and deliver their
+  /// on_event, on_transition and on_wake notifications exactly once, in journal order, from a
+  /// thread the registry runs for it (README "Watching"). Unset (the default): another
+  /// registry's events are folded when a call next asks, and notify nobody here. This
+  /// registry's own writes notify in the writing thread either way. SQLite checks the WAL index
+  /// (a memory read) every `watch` / 4 (1–10 ms); PostgreSQL waits for the NOTIFY each commit
+  /// sends, reads the journal every max(`watch`, 1 s) in case one was missed, and catches up
+  /// after reconnecting. Zero or negative: open throws Error(InvalidArgument). Problems of the
+  /// watching thread (a lost connection) go to on_problem; it keeps trying.
+  std::optional<std::chrono::milliseconds> watch;
 };
 
 }  // namespace taskjournal

@@ -2,6 +2,7 @@
 // PostgreSQL schema).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -13,12 +14,15 @@
 
 #include "taskjournal/error.hpp"
 #include "taskjournal/export.hpp"
+#include "taskjournal/host.hpp"
 #include "taskjournal/journal.hpp"
 #include "taskjournal/notifications.hpp"
 #include "taskjournal/options.hpp"
 #include "taskjournal/types.hpp"
 
 namespace taskjournal {
+
+class TaskSink;
 
 /// The calls of one Registry::batch transaction. Each behaves exactly like the Registry call of
 /// the same name (same answers, same errors) and sees the batch's earlier calls; nothing is
@@ -189,11 +193,91 @@ class TASKJOURNAL_API Registry {
   /// checkpoints were ignored and why.
   const OpenReport& open_report() const noexcept;
 
+  // ---- the host's side of the lifecycle (README "Running a host") ----------------------------
+
+  /// The tasks of every session whose worker looks dead: state queued or running (never
+  /// awaiting_input), heartbeat_at set and older than now − `stale_after` (now from
+  /// Options::clock), ordered by task id, at most `limit` (capped at 1000). A task that never
+  /// sent a heartbeat is never an orphan. Throws Error(InvalidArgument) for `stale_after` ≤ 0 or
+  /// `limit` == 0. On PostgreSQL the first call reads the whole journal once (the registry holds
+  /// only the sessions it serves); later calls read only the new events.
+  std::vector<SessionTask> list_orphaned(std::chrono::seconds stale_after,
+                                         std::uint32_t limit = 50);
+
+  /// One run of the orphan reaper (README "Running a host"): each candidate of
+  /// list_orphaned(options.stale_after, options.limit) is re-read, then either re-attached to a
+  /// new attempt (options.can_reattach says yes and its attempt is below max_attempts; then
+  /// options.start runs) or failed with error kind "orphaned"; every step is one update fenced
+  /// with the attempt it saw, so reapers in several processes or hosts never reap or re-attach a
+  /// task twice. Throws what update() throws (the outcomes so far are then lost; the journal
+  /// holds them) and Error(InvalidArgument) as list_orphaned does.
+  ReapReport reap_orphans(const ReaperOptions& options = {});
+
+  /// The writing handle of the worker of attempt `attempt` of a task: every write is fenced with
+  /// that attempt, so a worker whose attempt was superseded (re-attached or reaped) changes
+  /// nothing. The sink refers to this registry's state: it stays valid across a move of the
+  /// Registry and must not outlive it. Checks nothing now (a missing task shows in each write).
+  TaskSink sink(std::string_view session_id, std::string_view task_id, std::int32_t attempt = 1);
+
+  /// Waits until the task is terminal or awaiting input, whichever registry, process or host
+  /// makes the change, and returns it; after `timeout` returns the newest snapshot with
+  /// `timed_out`. Returns at once if the task already is. nullopt for a missing or foreign task
+  /// (also one that disappears while waiting). Any number of threads may wait at once; each
+  /// waits on the registry's change detection (Options::watch, or with it unset the same
+  /// detection started for the waiters), not by reading the journal in a loop. Must not be
+  /// called inside a batch or from a slot while a batch of this registry runs.
+  std::optional<WaitResult> wait(std::string_view session_id, std::string_view task_id,
+                                 std::chrono::milliseconds timeout);
+
  private:
   friend class Batch;
+  friend class TaskSink;
   struct TASKJOURNAL_NO_EXPORT Impl;
   explicit Registry(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+/// The writing handle of one attempt's worker (Registry::sink). Each call is one update()
+/// (record_message() for post) with `expected_attempt = attempt()`, returning what update
+/// returns: the task (unchanged when the attempt was superseded), nullopt if the task is missing
+/// or foreign. Copyable; safe to use from several threads like the registry. Only heartbeat()
+/// sets heartbeat_at: a worker keeps itself from being reaped by calling it well within the
+/// reaper's stale_after.
+class TASKJOURNAL_API TaskSink {
+ public:
+  /// Moves the task to `state` (with its state_detail when given).
+  std::optional<SessionTask> state(SessionTaskState state,
+                                   std::optional<std::string> detail = std::nullopt);
+  std::optional<SessionTask> progress(TaskProgress progress);
+  /// Sets heartbeat_at to now (Options::clock).
+  std::optional<SessionTask> heartbeat();
+  /// Asks the session for input: the task becomes awaiting_input with this request.
+  std::optional<SessionTask> request_input(TaskInputRequest request);
+  /// Adds one artifact at the end of the task's list (append_artifact: concurrent sinks never
+  /// lose each other's artifacts).
+  std::optional<SessionTask> artifact(TaskArtifact artifact);
+  /// Records a message on the task's channel (usually outbound). Throws Error(StaleAttempt) from
+  /// a superseded attempt, Error(NotFound) for a missing or foreign task, and what
+  /// record_message throws.
+  TaskMessage post(NewTaskMessage message);
+
+  const std::string& session_id() const noexcept { return session_id_; }
+  const std::string& task_id() const noexcept { return task_id_; }
+  std::int32_t attempt() const noexcept { return attempt_; }
+
+ private:
+  friend class Registry;
+  TaskSink(Registry::Impl& registry, std::string session_id, std::string task_id,
+           std::int32_t attempt)
+      : registry_(&registry),
+        session_id_(std::move(session_id)),
+        task_id_(std::move(task_id)),
+        attempt_(attempt) {}
+  std::optional<SessionTask> fenced(SessionTaskUpdate update);
+  Registry::Impl* registry_;
+  std::string session_id_;
+  std::string task_id_;
+  std::int32_t attempt_;
 };
 
 }  // namespace taskjournal

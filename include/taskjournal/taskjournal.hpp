@@ -3,6 +3,7 @@
 
 #include "taskjournal/copy.hpp"
 #include "taskjournal/error.hpp"
+#include "taskjournal/host.hpp"
 #include "taskjournal/journal.hpp"
 #include "taskjournal/json.hpp"
 #include "taskjournal/lifecycle.hpp"
