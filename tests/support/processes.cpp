@@ -124,4 +124,36 @@ void Pipe::close_write() {
   fds[1] = -1;
 }
 
+GatedChild::GatedChild(const std::function<void()>& body) {
+  pid_ = fork_child([&] {
+    gate_.close_write();
+    char byte = 0;
+    if (!read_exact(gate_.read_end(), &byte, 1)) {
+      std::fflush(nullptr);
+      ::_exit(3);
+    }
+    gate_.close_read();
+    body();
+  });
+  gate_.close_read();
+}
+
+GatedChild::~GatedChild() { static_cast<void>(wait()); }
+
+void GatedChild::go() {
+  if (gate_.write_end() < 0) return;
+  const char byte = 'g';
+  if (!write_all(gate_.write_end(), &byte, 1)) ADD_FAILURE() << "cannot start child " << pid_;
+  gate_.close_write();
+}
+
+int GatedChild::wait() {
+  if (!waited_ && pid_ > 0) {
+    gate_.close_write();
+    status_ = wait_child(pid_);
+    waited_ = true;
+  }
+  return status_;
+}
+
 }  // namespace taskjournal::testing

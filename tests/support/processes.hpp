@@ -50,6 +50,34 @@ struct Pipe {
   void close_write();
 };
 
+/// A forked child that runs `body` only once the parent calls go(). Fork it while the test
+/// process is still single-threaded and holds no open journal (SQLite keeps per-process lock state
+/// that a child must not inherit), then open the parent's registries and start their threads
+/// (a watching registry), then let the child run. `body` must take everything it needs by value
+/// or from memory copied at the fork. The child exits 0 when `body` returns, 1 when it throws,
+/// 3 without running `body` when the gate closes without go(). The destructor closes the gate and
+/// waits for the child if wait() was not called.
+class GatedChild {
+ public:
+  explicit GatedChild(const std::function<void()>& body);
+  ~GatedChild();
+  GatedChild(const GatedChild&) = delete;
+  GatedChild& operator=(const GatedChild&) = delete;
+
+  /// Lets the child run `body` (once; later calls do nothing).
+  void go();
+  /// Waits for the child to exit and returns its wait status (the same status on later calls).
+  /// Without go() first, the child exits 3.
+  int wait();
+  pid_t pid() const noexcept { return pid_; }
+
+ private:
+  Pipe gate_;
+  pid_t pid_ = -1;
+  bool waited_ = false;
+  int status_ = -1;  // no child (fork failed): not exited_ok()
+};
+
 /// Everything `registry` shows for the given sessions, as text: each task's JSON, its messages'
 /// JSON and its audit trail (seq, type, payload), in list order. Equal dumps = equal views.
 std::string dump_sessions(Registry& registry, const std::vector<std::string>& sessions);
