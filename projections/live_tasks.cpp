@@ -9,7 +9,8 @@ void LiveTasks::apply(const events::Event& event) {
   if (event.seq <= last_seq_) return;
   last_seq_ = event.seq;
   if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
-    tasks_.insert_or_assign(event.task_id, new_session_task(created->input, event.recorded_at));
+    SessionTask task = new_session_task(created->input, event.recorded_at);
+    if (!is_terminal(task.state)) tasks_.insert_or_assign(event.task_id, std::move(task));
     return;
   }
   auto it = tasks_.find(event.task_id);
