@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/chain.hpp"
+#include "store/change_signal.hpp"
 #include "taskjournal/options.hpp"
 
 namespace taskjournal::store {
@@ -120,6 +121,16 @@ class Engine {
   virtual void commit() = 0;
   /// Rolls back the write transaction if one is open; never throws.
   virtual void rollback() noexcept = 0;
+
+  /// A signal of other connections' commits over a connection of its own, checking about every
+  /// `interval` where the engine has no push (store/change_signal.hpp); nullptr when no other
+  /// connection can write this journal (":memory:", exclusive, an immutable snapshot).
+  virtual std::unique_ptr<ChangeSignal> change_signal(std::chrono::milliseconds interval,
+                                                      ProblemReporter report) {
+    (void)interval;
+    (void)report;
+    return nullptr;
+  }
 
   /// The stored checkpoints, newest first; none if the journal has none.
   virtual std::vector<CheckpointInfo> checkpoints() = 0;

@@ -94,6 +94,25 @@ void Journal::session_events(std::string_view session_id, std::uint64_t up_to_se
   });
 }
 
+void Journal::events_up_to(std::uint64_t up_to_seq,
+                           const std::function<void(events::Event&&)>& sink) {
+  if (up_to_seq == 0) return;
+  ThrowingReporter reporter(path());
+  ChainVerifier verifier(0, genesis_hash(), reporter, hasher_);
+  events::Event event;
+  engine_->scan(0, [&](const EventRow& row) {
+    if (row.seq > up_to_seq) return false;
+    verifier.check(row, event);
+    sink(std::move(event));
+    return row.seq < up_to_seq;
+  });
+  if (verifier.next_seq() <= up_to_seq) {
+    throw Error(ErrorCode::Corrupt, path() + ": event " + std::to_string(verifier.next_seq()) +
+                                        " is missing (the journal ends before event " +
+                                        std::to_string(up_to_seq) + ")");
+  }
+}
+
 std::string Journal::session_of(std::string_view task_id, std::uint64_t up_to_seq) {
   std::string session;
   engine_->scan_task(task_id, up_to_seq, [&](const EventRow& row, std::string_view) {

@@ -82,6 +82,16 @@ class Journal {
   /// hash checked against its predecessor's and its payload decoded (as task_entries).
   void session_events(std::string_view session_id, std::uint64_t up_to_seq,
                       const std::function<void(events::Event&&)>& sink);
+  /// Hands `sink` every event up to `up_to_seq`, in order, each checked against the one before
+  /// it from the first (the chain as read_new checks it) and decoded; does not move what
+  /// read_new reads next. For an index of the whole journal built after open (the live tasks of
+  /// a PostgreSQL registry).
+  void events_up_to(std::uint64_t up_to_seq, const std::function<void(events::Event&&)>& sink);
+  /// Engine::change_signal.
+  std::unique_ptr<ChangeSignal> change_signal(std::chrono::milliseconds interval,
+                                              ProblemReporter report) {
+    return engine_->change_signal(interval, std::move(report));
+  }
   /// The session of task `task_id` (its first event's, up to `up_to_seq`); empty if none.
   std::string session_of(std::string_view task_id, std::uint64_t up_to_seq);
 

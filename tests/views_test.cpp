@@ -1,9 +1,11 @@
 // projections::Views directly: the fold of each event type, the lookups (find, find_any, list,
 // messages with its cursor and most-recent-N rules, event_count), the message index (insert,
 // find, duplicates, growth across many rehashes), rebuilding from checkpoint entries, and
-// SessionViews (the sessions a PostgreSQL registry serves).
+// SessionViews (the sessions a PostgreSQL registry serves) and LiveTasks (the unfinished tasks
+// the orphan reaper of a PostgreSQL registry looks at).
 #include "projections/views.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "events/checkpoint.hpp"
 #include "events/event.hpp"
+#include "projections/live_tasks.hpp"
 #include "projections/session_views.hpp"
 #include "support/errors.hpp"
 #include "support/fake_clock.hpp"
@@ -552,6 +555,58 @@ TEST(SessionViews, ResetForgetsEverySession) {
   EXPECT_EQ(sessions.session_count(), 0u);
   EXPECT_EQ(sessions.find("a"), nullptr);
   EXPECT_EQ(sessions.last_seq(), 42u);
+}
+
+// ---- LiveTasks ------------------------------------------------------------------------------------
+
+std::vector<std::string> live_ids(const LiveTasks& live) {
+  std::vector<std::string> ids;
+  live.for_each([&](const SessionTask& task) { ids.push_back(task.id); });
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(LiveTasks, HoldsEveryUnfinishedTaskOfEverySessionAsTheViewsFoldIt) {
+  Journal j;
+  LiveTasks live;
+  Views views;
+  for (const Event& e :
+       {j.created("s1", "a"), j.created("s2", "b", "tool", SessionTaskState::Running),
+        j.updated("s1", "a", {.state = SessionTaskState::Running, .heartbeat_at = at(3)}),
+        j.updated("s2", "b", {.input_request = TaskInputRequest{.id = "q", .prompt = "?"}}),
+        j.message("s2", "b", "m1", TaskMessageDirection::Inbound, "q"), j.cancel("s1", "a")}) {
+    live.apply(e);
+    views.apply(e);
+  }
+  EXPECT_EQ(live_ids(live), (std::vector<std::string>{"a", "b"}));
+  live.for_each([&](const SessionTask& task) {
+    EXPECT_EQ(task, *views.find(task.session_id, task.id)) << task.id;
+  });
+  EXPECT_EQ(live.last_seq(), j.seq());
+}
+
+TEST(LiveTasks, ATaskLeavesWhenItBecomesTerminalAndLaterEventsOfItAreIgnored) {
+  Journal j;
+  LiveTasks live;
+  live.apply(j.created("s", "a"));
+  live.apply(j.created("s", "b"));
+  live.apply(j.updated("s", "a", {.state = SessionTaskState::Failed}));
+  EXPECT_EQ(live_ids(live), std::vector<std::string>{"b"});
+  live.apply(j.updated("s", "a", {.state = SessionTaskState::Running}));  // dropped by the rules
+  live.apply(j.created("s", "c", "tool", SessionTaskState::Succeeded));   // created finished
+  EXPECT_EQ(live_ids(live), std::vector<std::string>{"b"});
+}
+
+TEST(LiveTasks, EventsNotAfterTheNewestFoldedAreIgnored) {
+  Journal j;
+  LiveTasks live;
+  const Event a = j.created("s", "a");
+  const Event failed = j.updated("s", "a", {.state = SessionTaskState::Failed});
+  live.apply(a);
+  live.apply(failed);
+  live.apply(a);  // a catch-up overlapping the read that built the index
+  EXPECT_TRUE(live_ids(live).empty());
+  EXPECT_EQ(live.last_seq(), failed.seq);
 }
 
 }  // namespace

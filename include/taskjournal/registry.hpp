@@ -224,8 +224,10 @@ class TASKJOURNAL_API Registry {
   /// `timed_out`. Returns at once if the task already is. nullopt for a missing or foreign task
   /// (also one that disappears while waiting). Any number of threads may wait at once; each
   /// waits on the registry's change detection (Options::watch, or with it unset the same
-  /// detection started for the waiters), not by reading the journal in a loop. Must not be
-  /// called inside a batch or from a slot while a batch of this registry runs.
+  /// detection started for the waiters), not by reading the journal in a loop. Throws
+  /// Error(InvalidArgument) inside this registry's batch. From a slot that the watch thread runs
+  /// (another registry's event), a wait for a change only another registry can make lasts until
+  /// its timeout: the thread that would fold that change is the one waiting.
   std::optional<WaitResult> wait(std::string_view session_id, std::string_view task_id,
                                  std::chrono::milliseconds timeout);
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "events/checkpoint.hpp"
+#include "store/postgres/change_signal.hpp"
 #include "store/postgres/pq.hpp"
 #include "store/postgres/schema.hpp"
 #include "taskjournal/error.hpp"
@@ -72,6 +73,15 @@ class PgEngine final : public Engine {
   ~PgEngine() override { PgEngine::rollback(); }
 
   const std::string& name() const noexcept override { return name_; }
+
+  // LISTEN on the channel every commit notifies, with a read at least every second (or every
+  // `interval`, if longer) in case a notification was missed.
+  std::unique_ptr<ChangeSignal> change_signal(std::chrono::milliseconds interval,
+                                              ProblemReporter report) override {
+    return listen_for_changes(config_.location, channel_,
+                              std::max(interval, std::chrono::milliseconds{1000}),
+                              std::move(report));
+  }
 
   bool changed_by_others() override {
     // Inside a locked write the locked head is the newest state: no other writer can move it.

@@ -316,6 +316,15 @@ class SqliteEngine final : public Engine {
   std::uint64_t newest_seq() override;
   int schema_version() override;
   bool snapshot_only() const noexcept override { return immutable_; }
+  // A second connection whose changed_by_others() is a read of the WAL index (shared memory).
+  std::unique_ptr<ChangeSignal> change_signal(std::chrono::milliseconds interval,
+                                              ProblemReporter report) override {
+    if (immutable_ || config_.exclusive || config_.location == ":memory:") return nullptr;
+    using std::chrono::milliseconds;
+    const milliseconds period = std::clamp(interval / 4, milliseconds{1}, milliseconds{10});
+    return std::make_unique<PollingChangeSignal>(std::make_unique<SqliteEngine>(config_), period,
+                                                 std::move(report));
+  }
   void begin_write() override;
   void append(const EventRow& row) override;
   void commit() override;

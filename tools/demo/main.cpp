@@ -6,9 +6,15 @@
 //                                    An existing FILE is replaced only if it is a journal of an
 //                                    earlier run (every event of session "sess_demo"); any other
 //                                    FILE is left alone and the demo exits with 1.
+//                                    Then the host's side: a worker process that is killed while
+//                                    its task runs, the restarted host's orphan reaper failing
+//                                    that task, and a second process waiting for a task this one
+//                                    finishes (and watching its events).
 //   taskjournal-demo FILE --inspect  reopens FILE read-only and prints what the journal holds
+//   (--worker and --wait ID are the demo's own child processes.)
 //
 // Uses the public API only. Errors go to stderr; exit code 0 = ok, 1 = failure, 2 = usage.
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -93,7 +100,7 @@ std::string message_text(const tj::TaskMessage& message) {
 void step(std::string_view title) { std::cout << "\n== " << title << "\n"; }
 
 void show(std::string_view label, const tj::SessionTask& task) {
-  std::cout << "   " << label << ": " << describe(task) << "\n";
+  std::cout << "   " << label << ": " << describe(task) << std::endl;  // before a child's lines
 }
 
 // The task, or Error(NotFound) naming `id`.
@@ -313,31 +320,127 @@ void inspect(const std::filesystem::path& file) {
   std::cout << "   " << tj::to_json(a) << "\n";
 }
 
-// Runs `/proc/self/exe FILE --inspect` and waits for it; true if it exited with 0.
-bool inspect_in_new_process(const char* argv0, const std::filesystem::path& file) {
+// Starts `/proc/self/exe ARGS...` (the demo's own child processes).
+pid_t spawn_self(const char* argv0, std::vector<std::string> args) {
   std::cout.flush();
-  std::string program = argv0;
-  std::string path = file.string();
-  std::string flag = "--inspect";
-  char* child_argv[] = {program.data(), path.data(), flag.data(), nullptr};
+  std::vector<std::string> all{argv0};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> child_argv;
+  for (auto& arg : all) child_argv.push_back(arg.data());
+  child_argv.push_back(nullptr);
   pid_t pid = 0;
-  if (int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, child_argv, environ)) {
-    std::cerr << "taskjournal-demo: cannot start /proc/self/exe: " << std::strerror(err) << "\n";
-    return false;
+  if (int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, child_argv.data(),
+                              environ)) {
+    throw std::runtime_error(std::string("cannot start /proc/self/exe: ") + std::strerror(err));
   }
+  return pid;
+}
+
+// Waits for child `pid`; "exited with 0", "was killed by signal 9", ...
+std::string wait_for(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      std::cerr << "taskjournal-demo: waitpid: " << std::strerror(errno) << "\n";
-      return false;
-    }
+    if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  std::cerr << "taskjournal-demo: the --inspect process "
-            << (WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
-                                  : "was killed by signal " + std::to_string(WTERMSIG(status)))
-            << "\n";
+  return WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
+                           : "was killed by signal " + std::to_string(WTERMSIG(status));
+}
+
+// Runs `/proc/self/exe FILE --inspect` and waits for it; true if it exited with 0.
+bool inspect_in_new_process(const char* argv0, const std::filesystem::path& file) {
+  const std::string how = wait_for(spawn_self(argv0, {file.string(), "--inspect"}));
+  if (how == "exited with 0") return true;
+  std::cerr << "taskjournal-demo: the --inspect process " << how << "\n";
   return false;
+}
+
+// ---- the host's side: a killed worker, the reaper, a waiting process -----------------------------
+
+// The child of --worker: takes task D, reports through a sink with heartbeats, and is killed
+// (by itself, as abruptly as kill -9) while D runs.
+[[noreturn]] void killed_worker(const std::filesystem::path& file) {
+  tj::Registry registry = tj::Registry::open(file);
+  const std::string d = registry
+                            .create({.session_id = std::string(kSession),
+                                     .kind = "background_tool",
+                                     .display_name = "Crawl the docs",
+                                     .wake_policy = tj::TaskWakePolicy::OnTerminal})
+                            .id;
+  tj::TaskSink sink = registry.sink(kSession, d);
+  sink.state(tj::SessionTaskState::Running, "crawling");
+  sink.heartbeat();
+  show("D (in worker process " + std::to_string(::getpid()) + ")",
+       must(sink.progress({.current = 40, .total = 100, .unit = "pages"}), d));
+  std::cout << "   the worker process is killed (SIGKILL) while D runs\n";
+  std::cout.flush();
+  ::raise(SIGKILL);
+  std::abort();  // not reached
+}
+
+// The child of --wait ID: waits for task ID (finished by the parent) and watches its events.
+int waiting_process(const std::filesystem::path& file, const std::string& id) {
+  using namespace std::chrono_literals;
+  tj::Registry registry = tj::Registry::open(file, {.watch = 50ms});
+  tj::Subscription watching = registry.on_event([](const tj::RegistryEvent& event) {
+    std::cout << "   [pid " << ::getpid() << " watch] #" << event.seq << " " << event.type;
+    if (event.task) std::cout << ": " << describe(*event.task);
+    std::cout << "\n";
+    std::cout.flush();
+  });
+  std::cout << "   [pid " << ::getpid() << "] waits for " << id << "\n";
+  std::cout.flush();
+  const auto started = std::chrono::steady_clock::now();
+  const std::optional<tj::WaitResult> result = registry.wait(kSession, id, 30s);
+  if (!result) throw std::runtime_error("task " + id + " not found");
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  std::this_thread::sleep_for(200ms);  // the watch tells the last events, too
+  std::cout << "   [pid " << ::getpid() << "] wait returned after " << waited.count()
+            << " ms: " << describe(result->task) << (result->timed_out ? " (timed out)" : "")
+            << "\n";
+  return result->timed_out || !tj::is_terminal(result->task.state) ? 1 : 0;
+}
+
+void host_demo(const char* argv0, const std::filesystem::path& file) {
+  using namespace std::chrono_literals;
+  step("D: a worker process takes a background task and dies while it runs");
+  const std::string how = wait_for(spawn_self(argv0, {file.string(), "--worker"}));
+  std::cout << "   the worker process " << how << "\n";
+
+  step("The host restarts ten minutes later and runs its orphan reaper (stale after 300 s)");
+  // The demo cannot wait ten minutes: the restarted host's clock runs ten minutes ahead.
+  tj::Registry registry = tj::Registry::open(file, {.clock = [] { return now() + 10min; }});
+  for (const tj::SessionTask& orphan : registry.list_orphaned(300s)) {
+    std::cout << "   orphan: " << orphan.id << " (" << orphan.display_name << "), "
+              << describe(orphan) << ", last heartbeat "
+              << tj::format_timestamp(*orphan.heartbeat_at) << "\n";
+  }
+  const tj::ReapReport report = registry.reap_orphans({.stale_after = 300s});
+  std::cout << "   reaper: " << report.candidates << " candidate(s), " << report.reaped
+            << " reaped, " << report.reattached << " re-attached, " << report.skipped
+            << " skipped\n";
+  for (const tj::ReapOutcome& outcome : report.outcomes) {
+    show(outcome.task_id + " " + outcome.status, must(registry.get(kSession, outcome.task_id),
+                                                      outcome.task_id));
+  }
+
+  step("E: another process waits for a task this process works on through a sink");
+  const std::string e = registry
+                            .create({.session_id = std::string(kSession),
+                                     .kind = "subagent",
+                                     .display_name = "Summarize the crawl"})
+                            .id;
+  const pid_t waiter = spawn_self(argv0, {file.string(), "--wait", e});
+  std::this_thread::sleep_for(500ms);  // the waiter is waiting by now (it works either way)
+  tj::TaskSink sink = registry.sink(kSession, e);
+  show("E", must(sink.state(tj::SessionTaskState::Running, "summarizing"), e));
+  std::this_thread::sleep_for(200ms);
+  show("E", must(sink.progress({.current = 1, .total = 1, .unit = "summary"}), e));
+  std::this_thread::sleep_for(200ms);
+  show("E", must(sink.state(tj::SessionTaskState::Succeeded, "done"), e));
+  const std::string waited = wait_for(waiter);
+  std::cout << "   the waiting process " << waited << "\n";
+  if (waited != "exited with 0") throw std::runtime_error("the waiting process failed");
 }
 
 }  // namespace
@@ -349,7 +452,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool inspect_mode = args.size() == 2 && args[1] == "--inspect";
-  if (!(args.size() == 1 || inspect_mode) || args[0].empty() || args[0].front() == '-') {
+  const bool worker_mode = args.size() == 2 && args[1] == "--worker";
+  const bool wait_mode = args.size() == 3 && args[1] == "--wait";
+  if (!(args.size() == 1 || inspect_mode || worker_mode || wait_mode) || args[0].empty() ||
+      args[0].front() == '-') {
     std::cerr << kUsage;
     return 2;
   }
@@ -360,7 +466,10 @@ int main(int argc, char** argv) {
       inspect(file);
       return 0;
     }
+    if (worker_mode) killed_worker(file);
+    if (wait_mode) return waiting_process(file, std::string(args[2]));
     run_demo(file);  // the registry is closed when it returns
+    host_demo(argv[0], file);
     return inspect_in_new_process(argv[0], file) ? 0 : 1;
   } catch (const tj::Error& e) {
     std::cerr << "taskjournal-demo: " << tj::to_string(e.code()) << ": " << e.what() << "\n";

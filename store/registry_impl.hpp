@@ -1,0 +1,687 @@
+// Registry::Impl: the registry's state and its command loop (internal; DESIGN.md).
+//
+//   lock → BEGIN IMMEDIATE → catch up on others' events → decide (validate, build one event)
+//        → append → COMMIT → fold the event into the views → unlock → notify
+//
+// store/registry.cpp holds the public calls of registry.hpp; store/host.cpp the host's side of
+// the lifecycle (orphans, the reaper, sinks, waiting, watching).
+#pragma once
+
+#include "taskjournal/registry.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/signals2/signal.hpp>
+
+#include "events/checkpoint.hpp"
+#include "events/event.hpp"
+#include "events/ids.hpp"
+#include "events/validate.hpp"
+#include "projections/commands.hpp"
+#include "projections/live_tasks.hpp"
+#include "projections/notices.hpp"
+#include "projections/session_views.hpp"
+#include "projections/views.hpp"
+#include "store/handoff.hpp"
+#include "store/journal.hpp"
+#include "store/sqlite/file_checks.hpp"
+#include "taskjournal/lifecycle.hpp"
+
+namespace taskjournal {
+
+struct Registry::Impl {
+  using Notice = projections::Notice;
+  static Timestamp system_now() {
+    return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  }
+
+  Options options;
+  std::mutex mutex;
+  std::atomic<std::thread::id> batch_thread{};
+  store::Journal journal;
+  // SQLite: the views of the whole journal, folded at open. PostgreSQL: `sessions`, the views of
+  // the sessions this registry serves, each loaded when a call first names it, so that memory
+  // and open time do not grow with the journal (projections/session_views.hpp).
+  projections::Views views;
+  std::optional<projections::SessionViews> sessions;
+  boost::signals2::signal<void(const RegistryEvent&)> event_signal;
+  boost::signals2::signal<void(TaskTransition, const SessionTask&)> transition_signal;
+  boost::signals2::signal<void(const WakeNotice&)> wake_signal;
+
+  Impl(store::EngineKind kind, const std::string& location, Options opts)
+      : options(std::move(opts)),
+        journal(store::JournalConfig{.kind = kind,
+                                     .path = location,
+                                     .read_only = options.read_only,
+                                     .durability = options.durability,
+                                     .busy_timeout = options.busy_timeout,
+                                     .exclusive = options.exclusive}) {
+    if (options.watch && options.watch->count() <= 0) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: Options::watch must be a positive interval (got " +
+                      std::to_string(options.watch->count()) + " ms); leave it unset not to watch");
+    }
+    if (kind == store::EngineKind::Postgresql) {
+      open_sessions();
+    } else {
+      open_views();
+    }
+    told_seq = position();
+    if (options.watch) start_watching(*options.watch);
+  }
+  ~Impl() { stop_watching(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // ---- the views a call reads: one session's -------------------------------------------------
+
+  // The sequence number of the newest event the views include.
+  std::uint64_t position() const { return sessions ? sessions->last_seq() : views.last_seq(); }
+
+  // The views holding session `session_id`'s tasks: all views, or the session's own, loaded now
+  // if no call named it since it was last forgotten.
+  projections::Views& views_of(std::string_view session_id) {
+    if (!sessions) return views;
+    if (projections::Views* loaded = sessions->find(session_id)) return *loaded;
+    projections::Views folded(projections::Sequence::Subset);
+    journal.session_events(session_id, sessions->last_seq(),
+                           [&](events::Event&& event) { folded.apply(event); });
+    return sessions->install(std::string(session_id), std::move(folded));
+  }
+
+  // The task with this id in any session (create's conflict check).
+  const SessionTask* find_any(std::string_view task_id) {
+    if (!sessions) return views.find_any(task_id);
+    const std::string session = journal.session_of(task_id, sessions->last_seq());
+    return session.empty() ? nullptr : views_of(session).find(session, task_id);
+  }
+
+  // PostgreSQL: starts at the newest event without folding anything. Each event read later is
+  // checked against its predecessor's stored hash; the chain as a whole is verify's business.
+  void open_sessions() {
+    sessions.emplace();
+    const std::uint64_t seq = journal.newest_seq();
+    journal.resume_after(seq, seq == 0 ? store::genesis_hash() : journal.stored_hash(seq));
+    sessions->reset(seq);
+  }
+
+  // The time of an event. Every stored time must be expressible in RFC 3339 (years 0000–9999),
+  // and a generated id's time field must be the event's millisecond: a clock outside that range
+  // fails the call before anything is written.
+  Timestamp now() const {
+    const Timestamp t = options.clock ? options.clock() : system_now();
+    if (!projections::in_time_range(t, /*event_time=*/true)) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: the clock (Options::clock) returned " +
+                      std::to_string(t.time_since_epoch().count()) +
+                      " microseconds since 1970, outside the years 1970-9999 that event times "
+                      "and generated ids can hold; fix the clock");
+    }
+    return t;
+  }
+  // now() as the commands' clock, asked only once a command passed its checks.
+  const projections::Clock clock_ = [this] { return now(); };
+
+  // The registry's lock. A call from inside this registry's own batch body would deadlock (or
+  // nest transactions): refuse it instead.
+  std::unique_lock<std::mutex> lock() {
+    if (batch_thread.load() == std::this_thread::get_id()) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: Registry called inside its own batch; use the Batch");
+    }
+    return std::unique_lock(mutex);
+  }
+
+  // Folds every event other connections appended since we last looked. With Options::watch
+  // and a slot connected, the notices of the events not told yet go to `pending`, for the watch
+  // thread to deliver (store/host.cpp); waiters are woken whenever the views moved.
+  void catch_up() {
+    const std::uint64_t before = position();
+    const bool tell = options.watch && has_slots();
+    if (!sessions) {
+      journal.read_new([&](events::Event&& event) {
+        const projections::Applied applied = apply(event);
+        if (tell && event.seq > told_seq) projections::notices_for(event, applied, pending);
+      });
+    } else if (!tell) {
+      // Others' events of sessions this registry does not hold are chained, not decoded (unless
+      // the live-task index of list_orphaned follows every task).
+      std::function<bool(std::string_view)> wanted;
+      if (!live) wanted = [this](std::string_view session) { return sessions->loaded(session); };
+      journal.read_new([this](events::Event&& event) { apply(event); }, wanted);
+    } else {
+      // A notice carries the task: the session of each event is loaded first, which reads the
+      // journal, so the new events are read before any is folded.
+      std::vector<events::Event> read;
+      std::exception_ptr failure;
+      try {
+        journal.read_new([&](events::Event&& event) { read.push_back(std::move(event)); });
+      } catch (...) {
+        failure = std::current_exception();  // fold what was read (and verified) first
+      }
+      for (const auto& event : read) {
+        if (event.seq > told_seq) views_of(event.session_id);
+        const projections::Applied applied = apply(event);
+        if (event.seq > told_seq) projections::notices_for(event, applied, pending);
+      }
+      if (failure) std::rethrow_exception(failure);
+    }
+    told_seq = std::max(told_seq, position());
+    if (position() != before) {
+      advanced.notify_all();
+      if (!pending.empty() && signal) signal->interrupt();
+    }
+  }
+  // What refresh() does without asking the journal whether others appended.
+  void refresh_locally() {
+    if (sessions) sessions->trim();  // before the call loads what it needs
+    if (views_stale) rebuild();
+  }
+  void refresh() {
+    if (sessions) sessions->trim();  // before the call loads what it needs
+    if (views_stale) {
+      rebuild();
+    } else if (!options.exclusive && journal.changed_by_others()) {
+      catch_up();
+    }
+  }
+
+  // Folds one event into the views. Views::apply checks an event before it changes anything,
+  // so its Error leaves them as they were; anything else thrown from inside the fold (an
+  // allocation failure) may leave them half changed: they are then rebuilt on the next call.
+  projections::Applied apply(const events::Event& event) {
+    try {
+      if (live) live->apply(event);
+      if (sessions) {
+        // A call's own events are of sessions it loaded; others' may be of any session.
+        const auto applied = sessions->apply(event);
+        return applied ? *applied : projections::Applied{};
+      }
+      return views.apply(event);
+    } catch (const Error&) {
+      throw;
+    } catch (...) {
+      views_stale = true;
+      throw;
+    }
+  }
+
+  // ---- checkpoints ----------------------------------------------------------------------------
+
+  OpenReport open_report;
+  std::uint64_t checkpointed_seq = 0;  // the newest checkpoint known to exist (or attempted)
+
+  static constexpr int kCheckpointsKept = 2;
+  static constexpr std::size_t kCheckpointChunkBytes = 1 << 20;
+
+  // Hands `problem` to Options::on_problem, which must not fail anything.
+  void report(const Error& problem) const {
+    if (!options.on_problem) return;
+    try {
+      options.on_problem(problem);
+    } catch (...) {
+    }
+  }
+
+  // Builds the views at open: from the newest checkpoint that decodes and agrees with the
+  // events, then the events after it; or from the first event. A checkpoint is a cache: every
+  // doubt about one falls back to the events.
+  void open_views() {
+    const auto checkpoints = journal.checkpoints();  // newest first
+    if (!checkpoints.empty()) checkpointed_seq = checkpoints.front().seq;
+    for (const auto& info : checkpoints) {
+      if (!options.open_from_checkpoint || restore(info)) break;
+    }
+    try {
+      catch_up();
+    } catch (const Error& e) {
+      if (open_report.checkpoint_seq == 0 || e.code() != ErrorCode::Corrupt) throw;
+      // The events after the checkpoint do not fit it. Either is wrong: fold them all to know.
+      ignore_checkpoint(open_report.checkpoint_seq,
+                        std::string("the events after it do not fit it (") + e.what() + ")");
+      open_report.checkpoint_seq = 0;
+      rebuild();
+    }
+    open_report.events_folded = views.last_seq() - open_report.checkpoint_seq;
+  }
+
+  // Restores the views from checkpoint `info`; false (views untouched) if it is not usable.
+  bool restore(const store::CheckpointInfo& info) {
+    if (info.format != events::kCheckpointFormat) {
+      return ignore_checkpoint(info.seq, "format " + std::to_string(info.format) +
+                                             " (this build reads format " +
+                                             std::to_string(events::kCheckpointFormat) + ")");
+    }
+    std::string hash = journal.stored_hash(info.seq);
+    if (hash.empty()) return ignore_checkpoint(info.seq, "the journal has no such event");
+    if (hash != info.hash) {
+      return ignore_checkpoint(info.seq,
+                               "it disagrees with the journal (the event's hash differs)");
+    }
+    try {
+      projections::Views restored;
+      // Each task and message took at least one event: a count beyond seq is not believed.
+      restored.reserve(std::min(info.tasks, info.seq), std::min(info.messages, info.seq));
+      read_checkpoint_entries(info, [&](std::vector<events::CheckpointEntry>&& entries) {
+        for (auto& entry : entries) restored.restore_task(std::move(entry));
+      });
+      restored.finish_restore(info.seq);
+      views = std::move(restored);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Corrupt && e.code() != ErrorCode::Unsupported) throw;
+      return ignore_checkpoint(info.seq, e.what());
+    }
+    journal.resume_after(info.seq, std::move(hash));
+    open_report.checkpoint_seq = info.seq;
+    return true;
+  }
+
+  // Hands the entries of checkpoint `info` to `sink`, a chunk at a time, in order. A second
+  // thread reads and checks the chunks and decodes two in three of them, while this one decodes
+  // the third and runs `sink` (building the views): profiled on two cores, that split keeps both
+  // busy and restores a large checkpoint in about half the time. What either side throws
+  // propagates here.
+  void read_checkpoint_entries(
+      const store::CheckpointInfo& info,
+      const std::function<void(std::vector<events::CheckpointEntry>&&)>& sink) {
+    using Entries = std::vector<events::CheckpointEntry>;
+    auto decode = [](std::string_view chunk) { return events::decode_checkpoint_chunk(chunk); };
+    struct Piece {
+      std::string raw;  // not decoded yet, if not empty
+      Entries entries;
+    };
+    struct Stopped {};
+    store::Handoff<Piece> handoff(3);
+    auto produce = [&] {
+      try {
+        std::size_t n = 0;
+        journal.read_checkpoint(info, [&](std::string_view chunk) {
+          Piece piece;
+          if (n++ % 3 == 2) {
+            piece.raw = chunk;
+          } else {
+            piece.entries = decode(chunk);
+          }
+          if (!handoff.push(std::move(piece))) throw Stopped{};
+        });
+        handoff.close();
+      } catch (const Stopped&) {
+        handoff.close();
+      } catch (...) {
+        handoff.close(std::current_exception());
+      }
+    };
+    std::optional<std::thread> reader;
+    try {
+      reader.emplace(produce);
+    } catch (const std::system_error&) {  // no thread to be had: read in this one
+      journal.read_checkpoint(info, [&](std::string_view chunk) { sink(decode(chunk)); });
+      return;
+    }
+    try {
+      while (auto piece = handoff.pop()) {
+        sink(piece->raw.empty() ? std::move(piece->entries) : decode(piece->raw));
+      }
+    } catch (...) {
+      handoff.stop();
+      reader->join();
+      throw;
+    }
+    reader->join();
+  }
+
+  bool ignore_checkpoint(std::uint64_t seq, std::string_view why) {
+    const std::string subject = journal.path() + ": checkpoint of event " + std::to_string(seq);
+    if (why.starts_with(subject + ": ")) why.remove_prefix(subject.size() + 2);
+    std::string what = subject + " ignored: " + std::string(why);
+    open_report.ignored_checkpoints.push_back(what);
+    report(Error(ErrorCode::Corrupt, std::move(what)));
+    return false;
+  }
+
+  // Stores a checkpoint of the views as they are (under the lock, views fresh); returns its seq.
+  std::uint64_t write_checkpoint() {
+    const std::uint64_t seq = views.last_seq();
+    if (seq == 0) return 0;
+    journal.write_checkpoint(
+        {.seq = seq,
+         .hash = journal.verified_hash(),
+         .tasks = views.task_count(),
+         .messages = views.message_count()},
+        system_now().time_since_epoch().count(),
+        [&](const store::Journal::ChunkSink& sink) {
+          events::CheckpointEncoder encoder;
+          views.for_each_task([&](const SessionTask& task, const std::vector<TaskMessage>& messages,
+                                  std::uint64_t events) {
+            encoder.add(task, messages, events);
+            if (encoder.size() >= kCheckpointChunkBytes) sink(encoder.take());
+          });
+          if (encoder.size() > 0) sink(encoder.take());
+        },
+        kCheckpointsKept);
+    checkpointed_seq = seq;
+    return seq;
+  }
+
+  // After a commit: the checkpoint Options::checkpoint_every asks for, if it is due. A failure
+  // is reported, not thrown (the call's events are committed), and tried again a period later.
+  // The period grows to a tenth of the journal: writing a checkpoint costs time in proportion to
+  // the views, so a fixed period would cost ever more per event as the journal grows.
+  void checkpoint_if_due() {
+    if (options.checkpoint_every == 0 || options.read_only || views_stale || sessions) return;
+    const std::uint64_t every = std::max(options.checkpoint_every, checkpointed_seq / 10);
+    if (views.last_seq() - std::min(checkpointed_seq, views.last_seq()) < every) return;
+    if (journal.verified_seq() != views.last_seq()) return;
+    try {
+      write_checkpoint();
+    } catch (const Error& e) {
+      checkpointed_seq = views.last_seq();
+      report(Error(e.code(), std::string("checkpoint not written: ") + e.what()));
+    } catch (const std::exception& e) {
+      checkpointed_seq = views.last_seq();
+      report(Error(ErrorCode::Storage, std::string("checkpoint not written: ") + e.what()));
+    }
+  }
+
+  // Folds the whole journal again from the first event, into new views (PostgreSQL: forgets the
+  // sessions, which load again from the events).
+  void rebuild() {
+    live.reset();
+    if (sessions) {
+      sessions->reset(journal.verified_seq());
+      views_stale = false;
+      return;
+    }
+    views = projections::Views{};
+    journal.restart();
+    catch_up();
+    views_stale = false;
+  }
+
+  // True when the views may differ from the fold of the verified journal (a fold failed).
+  bool views_stale = false;
+
+  // One write transaction: take the write lock, catch up, then the views plus this transaction's
+  // own events (an overlay of the tasks they touched, folded with the same fold_into_task).
+  // Rolled back unless commit() succeeds; the views change only after COMMIT.
+  //
+  // Optimistic (PostgreSQL, single calls): no lock and no catching up first. The commit stores
+  // the events only if nobody appended after the views' newest event (one round trip), else it
+  // throws store::WriteConflict; a commit with nothing to store first checks the same. single()
+  // then catches up and decides again, so no decision rests on stale views.
+  class Transaction {
+   public:
+    explicit Transaction(Impl& r, bool optimistic = false) : r_(r), optimistic_(optimistic) {
+      if (r_.options.read_only) {
+        throw Error(ErrorCode::ReadOnly, r_.journal.path() + ": journal opened read-only");
+      }
+      if (optimistic_) {
+        r_.refresh_locally();
+        r_.journal.begin_optimistic_write();
+        open_ = true;
+        return;
+      }
+      r_.journal.begin_write();
+      open_ = true;
+      try {
+        r_.refresh();
+      } catch (...) {
+        r_.journal.rollback();
+        throw;
+      }
+    }
+    bool optimistic() const noexcept { return optimistic_; }
+    ~Transaction() {
+      if (open_) r_.journal.rollback();
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    const SessionTask* find(std::string_view session_id, std::string_view task_id) const {
+      if (auto it = overlay_.find(task_id); it != overlay_.end()) {
+        return it->second.session_id == session_id ? &it->second : nullptr;
+      }
+      return r_.views_of(session_id).find(session_id, task_id);
+    }
+    const SessionTask* find_any(std::string_view task_id) const {
+      if (auto it = overlay_.find(task_id); it != overlay_.end()) return &it->second;
+      return r_.find_any(task_id);
+    }
+
+    // Appends `event` under the next sequence number and folds it into the overlay; returns the
+    // task as it is after the event.
+    const SessionTask& append(events::Event event) {
+      check_alive();
+      event.seq = r_.position() + events_.size() + 1;
+      r_.views_of(event.session_id);  // loaded (or kept) for the fold after the commit
+      try {
+        r_.journal.append(event);
+      } catch (const std::exception& e) {
+        // The statement failed: SQLite may have rolled back this statement or the whole
+        // transaction. Either way the batch cannot go on, or its later events would commit
+        // behind a gap: it is dead, and nothing of it commits.
+        failure_ = e.what();
+        throw;
+      } catch (...) {
+        failure_ = "unknown error";
+        throw;
+      }
+      SessionTask* task = nullptr;
+      if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
+        task = &(overlay_[event.task_id] = new_session_task(created->input, event.recorded_at));
+      } else {
+        auto it = overlay_.find(event.task_id);
+        if (it == overlay_.end()) {
+          it = overlay_
+                   .emplace(event.task_id,
+                            *r_.views_of(event.session_id).find(event.session_id, event.task_id))
+                   .first;
+        }
+        task = &it->second;
+        projections::fold_into_task(*task, event);
+      }
+      events_.push_back(std::move(event));
+      return *task;
+    }
+
+    // Throws Error(Storage) once a statement of this transaction failed (see append()).
+    void check_alive() const {
+      if (failure_) {
+        throw Error(ErrorCode::Storage,
+                    r_.journal.path() + ": batch aborted: an earlier call of this batch failed (" +
+                        *failure_ + "); nothing of the batch is committed");
+      }
+    }
+
+    // COMMIT, then folds the events into the views; returns their notifications.
+    std::vector<Notice> commit() {
+      check_alive();
+      std::vector<Notice> notices;
+      if (events_.empty()) {
+        r_.journal.rollback();
+        open_ = false;
+        // An answer from the views (a task missing, an idempotent create) holds only if they
+        // were the newest.
+        if (optimistic_ && r_.journal.changed_by_others()) {
+          r_.catch_up();
+          throw store::WriteConflict{};
+        }
+        return notices;
+      }
+      r_.journal.commit();
+      open_ = false;
+      try {
+        // Whether anyone listens is asked once (a mutex per signal), not once per event.
+        const bool listened = r_.has_slots();
+        for (const auto& event : events_) {
+          const projections::Applied applied = r_.apply(event);
+          if (listened) r_.notices_for(event, applied, notices);
+        }
+      } catch (...) {
+        // The events are committed and count as read: views that missed one are rebuilt from
+        // the journal on the next call instead of deciding (and numbering events) on a stale fold.
+        r_.views_stale = true;
+        throw;
+      }
+      r_.told_seq = std::max(r_.told_seq, r_.position());
+      r_.advanced.notify_all();
+      return notices;
+    }
+
+   private:
+    Impl& r_;
+    projections::StringMap<SessionTask> overlay_;
+    std::deque<events::Event> events_;    // never moved once appended (big payloads)
+    std::optional<std::string> failure_;  // what made a statement fail: the transaction is dead
+    bool optimistic_ = false;
+    bool open_ = false;
+  };
+
+  // ---- the commands: validate against the transaction's view, append one event -------------
+
+  SessionTask create(Transaction& tx, const CreateSessionTask& input) {
+    auto decision =
+        projections::decide_create(input, input.id ? tx.find_any(*input.id) : nullptr, clock_);
+    if (decision.existing) return *decision.existing;
+    return tx.append(std::move(*decision.event));
+  }
+
+  std::optional<SessionTask> update(Transaction& tx, std::string_view session_id,
+                                    std::string_view task_id, const SessionTaskUpdate& update) {
+    auto event = projections::decide_update(session_id, task_id, update,
+                                            tx.find(session_id, task_id), clock_);
+    if (!event) return std::nullopt;
+    return tx.append(std::move(*event));
+  }
+
+  std::optional<SessionTask> request_cancel(Transaction& tx, std::string_view session_id,
+                                            std::string_view task_id) {
+    auto event =
+        projections::decide_cancel(session_id, task_id, tx.find(session_id, task_id), clock_);
+    if (!event) return std::nullopt;
+    return tx.append(std::move(*event));
+  }
+
+  TaskMessage record_message(Transaction& tx, std::string_view session_id, std::string_view task_id,
+                             const NewTaskMessage& message) {
+    auto event = projections::decide_message(session_id, task_id, message,
+                                             tx.find(session_id, task_id), clock_);
+    TaskMessage stored = std::get<events::MessageRecorded>(event.payload).message;
+    tx.append(std::move(event));
+    return stored;
+  }
+
+  // After a conflict, this many single calls take the lock first instead of trying optimistically:
+  // while other hosts write to the journal too, a decision on the views held would mostly
+  // conflict again (a failed round trip each time); the locked write catches up in its first
+  // round trip.
+  static constexpr int kLockedAfterConflict = 16;
+  int locked_calls_left = 0;
+
+  // Runs one command in its own transaction and notifies after the commit, outside the lock.
+  template <class Command>
+  auto single(Command&& command) {
+    using Answer = std::invoke_result_t<Command&, Transaction&>;
+    auto guard = lock();
+    for (int attempt = 0;; ++attempt) {
+      const bool optimistic = sessions.has_value() && attempt == 0 && locked_calls_left == 0;
+      if (sessions && !optimistic && locked_calls_left > 0) --locked_calls_left;
+      std::optional<Answer> answer;
+      std::vector<Notice> notices;
+      try {
+        Transaction tx(*this, optimistic);
+        answer.emplace(command(tx));
+        notices = tx.commit();
+      } catch (const store::WriteConflict&) {
+        locked_calls_left = kLockedAfterConflict;  // others append too: lock, catch up, decide
+        continue;
+      } catch (const Error& e) {
+        // A refusal decided on views that others' writes made stale is decided again.
+        if (optimistic && e.code() != ErrorCode::Storage && e.code() != ErrorCode::Busy &&
+            journal.changed_by_others()) {
+          catch_up();
+          continue;
+        }
+        throw;
+      }
+      checkpoint_if_due();
+      guard.unlock();
+      notify(notices);
+      return std::move(*answer);
+    }
+  }
+
+  // ---- notifications ------------------------------------------------------------------------
+
+  bool has_slots() const {
+    return !event_signal.empty() || !transition_signal.empty() || !wake_signal.empty();
+  }
+
+  // Appends the notices of docs/contract.md §5 for one folded event.
+  void notices_for(const events::Event& event, const projections::Applied& a,
+                   std::vector<Notice>& out) {
+    if (has_slots()) projections::notices_for(event, a, out);
+  }
+
+  void notify(const std::vector<Notice>& notices) {
+    for (const auto& n : notices) {
+      if (n.event) event_signal(*n.event);
+      if (n.transition) transition_signal(n.transition->first, n.transition->second);
+      if (n.wake) wake_signal(*n.wake);
+    }
+  }
+
+  // ---- the host's side (store/host.cpp) ------------------------------------------------------
+
+  // Change detection and the watch thread. `signal` and `watcher` are set once, under the lock;
+  // the thread stops (and is joined) when the state is destroyed.
+  std::condition_variable advanced;  // notified whenever the views folded new events
+  std::uint64_t told_seq = 0;        // events up to this one were told, own, or before open
+  std::vector<Notice> pending;       // others' events' notices, for the watch thread
+  std::unique_ptr<store::ChangeSignal> signal;
+  std::thread watcher;
+  std::atomic<bool> stopping{false};
+  bool watch_started = false;
+  // Without Options::watch, how often the detection a waiter starts looks (SQLite: every
+  // quarter of it, at most 10 ms) or falls back to reading (PostgreSQL: at least every second).
+  static constexpr std::chrono::milliseconds kWaitInterval{100};
+  void start_watching(std::chrono::milliseconds interval);
+  void watch_loop(std::chrono::milliseconds interval);
+  void stop_watching() noexcept;
+
+  // PostgreSQL: every unfinished task of the journal, built by the first list_orphaned.
+  std::optional<projections::LiveTasks> live;
+  void for_each_unfinished(const std::function<void(const SessionTask&)>& f);
+
+  // update() through single(), also telling whether the task, as the transaction saw it, was
+  // at the update's expected attempt and not terminal, so that the update took effect. When it
+  // was not, nothing is written (the reaper's steps, which must never act twice).
+  struct Fenced {
+    bool took_effect = false;
+    std::optional<SessionTask> task;
+  };
+  Fenced fenced_update(std::string_view session_id, std::string_view task_id,
+                       const SessionTaskUpdate& update);
+};
+
+struct Batch::Context {
+  Registry::Impl& registry;
+  Registry::Impl::Transaction& tx;
+};
+
+}  // namespace taskjournal
