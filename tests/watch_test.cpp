@@ -497,7 +497,13 @@ TEST(Watch, DestroyingTheRegistryWhileEventsKeepArrivingStopsCleanly) {
     within_seconds(60, "destroying a watching registry", [&] { reg.reset(); });
     c.close();
   }
-  // Later rounds took a while, the writer writing all along: no slot of a destroyed registry ran.
+  // A witness hears of more writes: meanwhile no slot of a destroyed registry ran.
+  {
+    Collector witness;
+    Registry reg = open_registry(at, Options{.busy_timeout = 60s, .watch = 1ms});
+    witness.attach(reg);
+    EXPECT_TRUE(witness.wait_for([](const Seen& s) { return s.events.size() >= 30; }));
+  }
   std::ofstream(stop).put('x');
   EXPECT_TRUE(exited_ok(writer.wait()));
   for (const auto& c : collectors) EXPECT_EQ(c->late(), 0);
