@@ -4,7 +4,8 @@
 // whole tasks so that neither writing nor reading one needs it in memory at once. The chunk
 // grammar (primitives as in codec.cpp) is:
 //
-//   chunk   = marker, entry, { entry }        ; marker = u8 1, as in payloads
+//   chunk   = marker, u64 pruned, { entry }   ; format 2; marker = u8 1, as in payloads
+//   chunk   = marker, entry, { entry }        ; format 1 (read, no longer written)
 //   entry   = task, list<message> messages, u64 events
 //   task    = string id, string session_id, string kind, string display_name, json spec, state,
 //             opt<string> state_detail, opt<progress> progress,
@@ -16,8 +17,11 @@
 //   message = string id, direction, list<part> content, opt<string> in_reply_to,
 //             timestamp created_at              ; task_id is the entry's task's id
 //
-// `events` counts the journal events folded into the task (its creation included). Entries come
-// session by session, each session's tasks in creation order.
+// `events` counts the journal events folded into the task (its creation included). `pruned`
+// counts the events of pruned tasks (issue 13), their task_pruned events included: the first
+// chunk holds the total, the others 0, so entries' events plus pruned add up to the checkpoint's
+// sequence number. A checkpoint has at least one chunk (one without entries when no task is
+// left). Entries come session by session, each session's tasks in creation order.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +36,9 @@
 namespace taskjournal::events {
 
 /// Checkpoint format written by this build; a checkpoint of any other format is not read.
-inline constexpr std::uint32_t kCheckpointFormat = 1;
+inline constexpr std::uint32_t kCheckpointFormat = 2;
+/// The oldest format this build still reads (format 1 has no pruned count: it predates pruning).
+inline constexpr std::uint32_t kOldestCheckpointFormat = 1;
 
 /// One task of a checkpoint with its messages (oldest first).
 struct CheckpointEntry {
@@ -41,10 +47,17 @@ struct CheckpointEntry {
   std::uint64_t events = 0;
 };
 
-/// Builds chunks entry by entry. Not thread-safe.
+/// One decoded chunk.
+struct CheckpointChunk {
+  std::uint64_t pruned_events = 0;
+  std::vector<CheckpointEntry> entries;
+};
+
+/// Builds chunks entry by entry (format kCheckpointFormat). Not thread-safe.
 class CheckpointEncoder {
  public:
-  CheckpointEncoder();
+  /// `pruned_events` goes into the first chunk.
+  explicit CheckpointEncoder(std::uint64_t pruned_events = 0);
   ~CheckpointEncoder();
   CheckpointEncoder(const CheckpointEncoder&) = delete;
   CheckpointEncoder& operator=(const CheckpointEncoder&) = delete;
@@ -55,15 +68,20 @@ class CheckpointEncoder {
   std::size_t size() const noexcept;
   /// The current chunk's bytes; the next add() starts a new chunk.
   std::string take();
+  /// The last chunk: the current one, or a chunk without entries if no chunk was taken yet (a
+  /// checkpoint has at least one); empty if nothing is left to write.
+  std::string finish();
 
  private:
   struct State;
   std::unique_ptr<State> state_;
 };
 
-/// The entries of one chunk, in order. Throws Error(Corrupt) for an empty, malformed or truncated
-/// chunk, an enum out of range, or a string that is not UTF-8 (JSON fields must hold JSON).
-/// Never allocates more than a small multiple of bytes.size().
-std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes);
+/// The pruned count and entries of one chunk of a checkpoint of `format`, in order. Throws
+/// Error(Corrupt) for a malformed or truncated chunk (format 1: also an empty one), an enum out
+/// of range, or a string that is not UTF-8 (JSON fields must hold JSON); Error(Unsupported) for
+/// a format this build does not read. Never allocates more than a small multiple of bytes.size().
+CheckpointChunk decode_checkpoint_chunk(std::string_view bytes,
+                                        std::uint32_t format = kCheckpointFormat);
 
 }  // namespace taskjournal::events

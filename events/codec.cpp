@@ -3,8 +3,9 @@
 // Primitives go through cereal's portable binary archive (fixed width, little-endian); the layout
 // above them is written by hand so that a corrupt count or length can never size an allocation.
 //
-//   payload          = cancel_requested | marker, body
+//   payload          = cancel_requested | task_pruned | marker, body
 //   cancel_requested = (zero bytes)
+//   task_pruned      = (zero bytes)            ; journal schema version 2 (store/engine.hpp)
 //   marker           = u8 1                    ; cereal's byte-order flag: little-endian
 //   body             = task_created | task_updated | message_recorded
 //
@@ -61,8 +62,8 @@
 namespace taskjournal::events {
 namespace {
 
-constexpr std::array<std::string_view, 4> kTypeNames{"task_created", "task_updated",
-                                                     "cancel_requested", "message_recorded"};
+constexpr std::array<std::string_view, 5> kTypeNames{
+    "task_created", "task_updated", "cancel_requested", "message_recorded", "task_pruned"};
 constexpr std::uint8_t kLittleEndianMarker = 1;
 constexpr std::size_t kChunk = 64 * 1024;  // strings are read in pieces of at most this size
 constexpr std::uint8_t kMaxState = static_cast<std::uint8_t>(SessionTaskState::Canceled);
@@ -499,12 +500,18 @@ bool is_known_type(std::string_view type) noexcept {
 }
 
 std::string encode(const Payload& payload) {
-  if (std::holds_alternative<CancelRequested>(payload)) return {};
+  if (std::holds_alternative<CancelRequested>(payload) ||
+      std::holds_alternative<TaskPruned>(payload)) {
+    return {};
+  }
   try {
     Encoder e;
     std::visit(
         [&](const auto& p) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(p)>, CancelRequested>) put(e, p);
+          using P = std::decay_t<decltype(p)>;
+          if constexpr (!std::is_same_v<P, CancelRequested> && !std::is_same_v<P, TaskPruned>) {
+            put(e, p);
+          }
         },
         payload);
     return e.bytes();
@@ -526,10 +533,12 @@ Payload decode(std::string_view type, std::uint32_t version, std::string_view by
     throw Error(ErrorCode::Corrupt, "unknown event type \"" + std::string(type) + "\"");
   }
   try {
-    if (type == "cancel_requested") {
+    if (type == "cancel_requested" || type == "task_pruned") {
       if (!bytes.empty()) {
-        throw Error(ErrorCode::Corrupt, "payload of cancel_requested: " + trailing(bytes.size()));
+        throw Error(ErrorCode::Corrupt,
+                    "payload of " + std::string(type) + ": " + trailing(bytes.size()));
       }
+      if (type == "task_pruned") return TaskPruned{};
       return CancelRequested{};
     }
     Decoder d(type, bytes);
@@ -652,15 +661,24 @@ TaskMessage get_message(Decoder& d, const Field& f, const std::string& task_id) 
 struct CheckpointEncoder::State {
   EncodeStream stream;  // its own: payloads may be encoded on this thread between two add()s
   std::optional<Encoder> encoder;
+  std::uint64_t pruned_events = 0;  // for the first chunk
+  bool taken = false;               // a chunk was taken
+  void start() {
+    encoder.emplace(stream);
+    encoder->u64(taken ? 0 : pruned_events);
+  }
 };
 
-CheckpointEncoder::CheckpointEncoder() : state_(std::make_unique<State>()) {}
+CheckpointEncoder::CheckpointEncoder(std::uint64_t pruned_events)
+    : state_(std::make_unique<State>()) {
+  state_->pruned_events = pruned_events;
+}
 CheckpointEncoder::~CheckpointEncoder() = default;
 
 void CheckpointEncoder::add(const SessionTask& task, const std::vector<TaskMessage>& messages,
                             std::uint64_t events) {
   try {
-    if (!state_->encoder) state_->encoder.emplace(state_->stream);
+    if (!state_->encoder) state_->start();
     Encoder& e = *state_->encoder;
     put_task(e, task);
     e.list(messages, [&](const TaskMessage& m) { put_message(e, m); });
@@ -678,15 +696,36 @@ std::string CheckpointEncoder::take() {
   if (!state_->encoder) return {};
   std::string bytes = state_->encoder->bytes();
   state_->encoder.reset();
+  state_->taken = true;
   return bytes;
 }
 
-std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes) {
+std::string CheckpointEncoder::finish() {
+  try {
+    if (!state_->encoder && !state_->taken) state_->start();
+  } catch (const cereal::Exception& e) {
+    throw Error(ErrorCode::Storage, std::string("encoding checkpoint: ") + e.what());
+  }
+  return take();
+}
+
+CheckpointChunk decode_checkpoint_chunk(std::string_view bytes, std::uint32_t format) {
   constexpr std::string_view kWhat = "checkpoint chunk";
+  if (format < kOldestCheckpointFormat || format > kCheckpointFormat) {
+    throw Error(ErrorCode::Unsupported, "checkpoint format " + std::to_string(format) +
+                                            " (this build reads formats " +
+                                            std::to_string(kOldestCheckpointFormat) + " to " +
+                                            std::to_string(kCheckpointFormat) + ")");
+  }
   try {
     Decoder d(kWhat, bytes);
-    if (d.at_end()) d.fail("no task");
-    std::vector<CheckpointEntry> out;
+    CheckpointChunk chunk;
+    if (format == 1) {
+      if (d.at_end()) d.fail("no task");
+    } else {
+      chunk.pruned_events = d.primitive<std::uint64_t>(Field{"pruned"});
+    }
+    std::vector<CheckpointEntry>& out = chunk.entries;
     out.reserve(bytes.size() / 512 + 1);  // entries take a few hundred bytes: grows rarely
     const Field entries{"entries"};
     for (std::size_t i = 0; !d.at_end(); ++i) {
@@ -697,7 +736,7 @@ std::vector<CheckpointEntry> decode_checkpoint_chunk(std::string_view bytes) {
           entry.member("messages"), [&](const Field& f) { return get_message(d, f, e.task.id); });
       e.events = d.primitive<std::uint64_t>(entry.member("events"));
     }
-    return out;
+    return chunk;
   } catch (const Error&) {
     throw;
   } catch (const cereal::Exception& e) {

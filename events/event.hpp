@@ -1,6 +1,6 @@
 // The event vocabulary of the journal and its encodings (internal to taskjournal).
 //
-// An event is an envelope (seq, time, session, task) around one of four payloads. Every id and
+// An event is an envelope (seq, time, session, task) around one of five payloads. Every id and
 // timestamp the fold needs is inside the event, so folding is deterministic. Payloads are
 // encoded with cereal's portable binary archive; the grammar is at the top of codec.cpp, the
 // JSON form (JournalEntry::payload) in json.cpp.
@@ -46,7 +46,15 @@ struct MessageRecorded {
   bool operator==(const MessageRecorded&) const = default;
 };
 
-using Payload = std::variant<TaskCreated, TaskUpdated, CancelRequested, MessageRecorded>;
+/// A terminal task removed from the views by Registry::prune_terminal (issue 13): its task and
+/// messages leave every view; its events stay in the journal (history) until archived. The
+/// registry appends it only for a terminal task; the fold checks that. No payload bytes.
+struct TaskPruned {
+  bool operator==(const TaskPruned&) const = default;
+};
+
+using Payload =
+    std::variant<TaskCreated, TaskUpdated, CancelRequested, MessageRecorded, TaskPruned>;
 
 struct Event {
   std::uint64_t seq = 0;
@@ -57,10 +65,10 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 
-/// "task_created", "task_updated", "cancel_requested", "message_recorded".
+/// "task_created", "task_updated", "cancel_requested", "message_recorded", "task_pruned".
 std::string_view type_name(const Payload& payload) noexcept;
 
-/// True if `type` is one of the four names above.
+/// True if `type` is one of the five names above.
 bool is_known_type(std::string_view type) noexcept;
 
 /// The payload's bytes at kPayloadVersion. The envelope fields (session id, task id) are not

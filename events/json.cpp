@@ -379,6 +379,7 @@ void write_payload(Out& o, const events::TaskUpdated& p) {
 }
 
 void write_payload(Out&, const events::CancelRequested&) {}
+void write_payload(Out&, const events::TaskPruned&) {}
 
 void write_payload(Out& o, const events::MessageRecorded& p) {
   const auto& m = p.message;

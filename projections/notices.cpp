@@ -21,6 +21,7 @@ std::string task_label(const SessionTask& task) {
 }  // namespace
 
 void notices_for(const events::Event& event, const Applied& a, std::vector<Notice>& out) {
+  if (a.pruned || !a.task) return;  // pruning notifies nobody (docs/contract.md §4.11)
   const SessionTask& task = *a.task;
   auto task_event = [&](std::string type) {
     out.push_back({.event = RegistryEvent{.type = std::move(type),
@@ -67,6 +68,8 @@ void notices_for(const events::Event& event, const Applied& a, std::vector<Notic
           }
         } else if constexpr (std::is_same_v<P, events::CancelRequested>) {
           if (a.cancel_set) task_event("task.updated");
+        } else if constexpr (std::is_same_v<P, events::TaskPruned>) {
+          // not reached (above)
         } else {
           const TaskMessage& message = *a.message;
           const bool inbound = message.direction == TaskMessageDirection::Inbound;

@@ -37,6 +37,7 @@ TaskFold fold_into_task(SessionTask& task, const events::Event& event) {
                      fold.cancel_set = true;
                    }
                  },
+                 [](const events::TaskPruned&) {},
                  [&](const events::MessageRecorded& e) {
                    const TaskMessage& message = e.message;
                    if (message.direction == TaskMessageDirection::Inbound && message.in_reply_to &&
@@ -82,6 +83,21 @@ Applied Views::apply(const events::Event& event) {
   applied.task = &task;
   applied.state_before = task.state;
 
+  if (std::holds_alternative<events::TaskPruned>(event.payload)) {
+    if (!is_terminal(task.state)) {
+      corrupt(event.seq, "prunes task " + event.task_id + ", which is " +
+                             std::string(to_string(task.state)) + ", not terminal");
+    }
+    for (std::size_t i = 0; i < entry.messages.size(); ++i) message_index_.erase(&entry, i);
+    auto session = sessions_.find(event.session_id);
+    auto& list = session->second;
+    list.erase(std::find(list.begin(), list.end(), &entry));
+    if (list.empty()) sessions_.erase(session);
+    pruned_events_ += entry.events + 1;
+    tasks_.erase(it);
+    last_seq_ = event.seq;
+    return Applied{.state_before = applied.state_before, .pruned = true};
+  }
   if (const auto* recorded = std::get_if<events::MessageRecorded>(&event.payload)) {
     const TaskMessage& message = recorded->message;
     if (message_index_.find(message.id).entry) {
@@ -188,12 +204,13 @@ void Views::restore_task(events::CheckpointEntry&& in) {
   restored_events_ += entry.events;
 }
 
-void Views::finish_restore(std::uint64_t seq) {
-  if (restored_events_ != seq) {
-    throw Error(ErrorCode::Corrupt, "checkpoint: its tasks hold " +
-                                        std::to_string(restored_events_) + " events, not " +
-                                        std::to_string(seq));
+void Views::finish_restore(std::uint64_t seq, std::uint64_t pruned_events) {
+  if (pruned_events > seq || restored_events_ != seq - pruned_events) {
+    throw Error(ErrorCode::Corrupt,
+                "checkpoint: its tasks hold " + std::to_string(restored_events_) + " events and " +
+                    std::to_string(pruned_events) + " of pruned tasks, not " + std::to_string(seq));
   }
+  pruned_events_ = pruned_events;
   last_seq_ = seq;
 }
 
@@ -227,6 +244,27 @@ Views::MessageRef Views::MessageIndex::find(std::string_view id) const {
     if (!slot.ref.entry) return {};
     if (slot.hash == hash && slot.ref.entry->messages[slot.ref.index].id == id) return slot.ref;
   }
+}
+
+void Views::MessageIndex::erase(const TaskEntry* entry, std::size_t index) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = StringHash{}(entry->messages[index].id) & mask;
+  while (slots_[i].ref.entry != entry || slots_[i].ref.index != index) {
+    if (!slots_[i].ref.entry) return;  // not indexed
+    i = (i + 1) & mask;
+  }
+  // Backward-shift deletion: move each following slot of the probe run into the hole unless
+  // its home lies cyclically after the hole (it would then no longer be found).
+  slots_[i] = Slot{};
+  for (std::size_t j = (i + 1) & mask; slots_[j].ref.entry; j = (j + 1) & mask) {
+    const std::size_t home = slots_[j].hash & mask;
+    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    slots_[j] = Slot{};
+    i = j;
+  }
+  --size_;
 }
 
 void Views::MessageIndex::reserve(std::size_t count) {

@@ -28,6 +28,7 @@ struct Applied {
   bool cancel_set = false;               ///< CancelRequested set the flag (first request)
   bool resumed = false;                  ///< MessageRecorded answered the pending request
   const TaskMessage* message = nullptr;  ///< MessageRecorded's stored message
+  bool pruned = false;                   ///< TaskPruned removed the task (`task` is then nullptr)
 };
 
 /// What folding a non-create event did to its task.
@@ -86,6 +87,9 @@ class Views {
   std::uint64_t event_count(std::string_view session_id, std::string_view task_id) const noexcept;
 
   std::size_t task_count() const noexcept { return tasks_.size(); }
+  /// Events of the tasks pruned so far (their task_pruned events included): with the live
+  /// tasks' event counts they add up to last_seq() (checkpoints carry it).
+  std::uint64_t pruned_events() const noexcept { return pruned_events_; }
   std::size_t message_count() const noexcept { return message_index_.size(); }
 
   /// Makes room for this many tasks and messages (before restoring a checkpoint that says so).
@@ -102,7 +106,8 @@ class Views {
   /// count below 1 + messages, counts that do not add up to `seq`); the views are then unusable
   /// and must be discarded.
   void restore_task(events::CheckpointEntry&& entry);
-  void finish_restore(std::uint64_t seq);
+  /// `pruned_events`: the checkpoint's count of pruned tasks' events.
+  void finish_restore(std::uint64_t seq, std::uint64_t pruned_events = 0);
 
   /// Every task and message equal, in the same order (for tests and verification).
   bool operator==(const Views& other) const;
@@ -129,6 +134,8 @@ class Views {
     MessageRef find(std::string_view id) const;
     std::size_t size() const noexcept { return size_; }
     void reserve(std::size_t count);
+    /// Removes the index of entry->messages[index] (which must be indexed).
+    void erase(const TaskEntry* entry, std::size_t index);
 
    private:
     struct Slot {
@@ -146,6 +153,7 @@ class Views {
   Sequence sequence_ = Sequence::Whole;
   std::uint64_t last_seq_ = 0;
   std::uint64_t restored_events_ = 0;  // sum of restored tasks' event counts
+  std::uint64_t pruned_events_ = 0;    // events of pruned tasks, see pruned_events()
 };
 
 }  // namespace taskjournal::projections

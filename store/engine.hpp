@@ -23,8 +23,15 @@
 
 namespace taskjournal::store {
 
-/// The journal's schema version, the same in every engine (README "Storage format").
-inline constexpr int kSchemaVersion = 1;
+/// The newest schema version this build reads and writes, the same in every engine (README
+/// "Storage format"). Version 2 adds the task_pruned event (issue 13); a journal is created at
+/// version 1 and raised to 2 by its first task_pruned event, so that a journal that never pruned
+/// stays readable by builds that know only version 1.
+inline constexpr int kSchemaVersion = 2;
+/// The version a new journal is created with.
+inline constexpr int kNewJournalSchemaVersion = 1;
+/// The version a journal holding task_pruned events declares at least.
+inline constexpr int kPrunedSchemaVersion = 2;
 /// Marks a taskjournal journal ("TJRN"): SQLite's application_id, a meta row elsewhere.
 inline constexpr std::int32_t kApplicationId = 0x544A524E;
 
@@ -121,6 +128,9 @@ class Engine {
   virtual void commit() = 0;
   /// Rolls back the write transaction if one is open; never throws.
   virtual void rollback() noexcept = 0;
+  /// Inside a write begun with begin_write(): makes the journal declare at least `version`,
+  /// committed with the write (before an event that older builds must not read).
+  virtual void raise_schema_version(int version) = 0;
 
   /// A signal of other connections' commits over a connection of its own, checking about every
   /// `interval` where the engine has no push (store/change_signal.hpp); nullptr when no other

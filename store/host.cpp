@@ -74,12 +74,15 @@ void Registry::Impl::for_each_unfinished(const std::function<void(const SessionT
     });
     return;
   }
-  if (!live) {
-    projections::LiveTasks built;
-    journal.events_up_to(position(), [&](events::Event&& event) { built.apply(event); });
-    live.emplace(std::move(built));
-  }
+  ensure_live();
   live->for_each(f);
+}
+
+void Registry::Impl::ensure_live() {
+  if (!sessions || live) return;
+  projections::LiveTasks built;
+  journal.events_up_to(position(), [&](events::Event&& event) { built.apply(event); });
+  live.emplace(std::move(built));
 }
 
 Registry::Impl::Fenced Registry::Impl::fenced_update(std::string_view session_id,
@@ -151,6 +154,12 @@ ReapReport Registry::reap_orphans(const ReaperOptions& options) {
     }
     if (is_terminal(task->state)) {
       finish("skipped", "already terminal");
+      continue;
+    }
+    // Another reaper (another process or host) may have re-attached it since it was listed: its
+    // new attempt has a fresh heartbeat and is not this run's to take.
+    if (task->attempt != candidate.attempt) {
+      finish("skipped", "superseded by concurrent reaper");
       continue;
     }
     const std::int32_t n = task->attempt;

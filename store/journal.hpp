@@ -128,6 +128,8 @@ class Journal {
   /// Appends `event`, which must carry the sequence number after the last verified or appended
   /// event (call read_new first; Error(Storage) otherwise). Several appends may share one write.
   void append(const events::Event& event);
+  /// Engine::raise_schema_version (inside begin_write()).
+  void raise_schema_version(int version) { engine_->raise_schema_version(version); }
   /// Commits; the appended events count as verified afterwards.
   void commit();
   /// Rolls back if a write is open; never throws.

@@ -384,7 +384,8 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
       if (report) {
         on_step(ReplayStep{.event = to_public(*event, version),
                            .before = std::move(before),
-                           .after = *applied.task,
+                           // task_pruned: the task as it was when it left the views
+                           .after = applied.task ? *applied.task : before.value_or(SessionTask{}),
                            .dropped = dropped,
                            .message = applied.message ? std::optional<TaskMessage>(*applied.message)
                                                       : std::nullopt});
@@ -394,6 +395,7 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
     snap.tasks.reserve(order.size());
     for (const auto& id : order) {
       const SessionTask* task = views.find_any(id);
+      if (!task) continue;  // pruned
       snap.tasks.push_back(
           TaskView{*task, views.messages(task->session_id, id, std::nullopt, std::nullopt)});
     }
@@ -496,8 +498,10 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
       try {
         const auto applied = views.apply(*event);
         if (applied.created) order.push_back(event->task_id);
-        check_step(row.seq, (current && !created) ? &before_facts : nullptr, before_copy, dropped,
-                   increments, *applied.task);
+        if (applied.task) {  // not a task_pruned (which Views::apply checked)
+          check_step(row.seq, (current && !created) ? &before_facts : nullptr, before_copy, dropped,
+                     increments, *applied.task);
+        }
       } catch (const Error& e) {
         problem(row.seq, event_prefix(row.seq) + without_event_prefix(e.what()));
       }

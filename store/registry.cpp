@@ -118,7 +118,14 @@ std::vector<JournalEntry> Registry::history(std::string_view session_id, std::st
   auto guard = impl_->lock();
   impl_->refresh();
   const projections::Views& views = impl_->views_of(session_id);
-  if (!views.find(session_id, task_id)) return {};
+  if (!views.find(session_id, task_id)) {
+    // A pruned task's events stay in the journal (task_pruned last) until they are archived.
+    if (impl_->sessions || views.pruned_events() > 0) {
+      auto entries = impl_->journal.task_entries(session_id, task_id, impl_->position());
+      if (!entries.empty() && entries.back().type == "task_pruned") return entries;
+    }
+    return {};
+  }
   auto entries = impl_->journal.task_entries(session_id, task_id, impl_->position());
   // The rows come through an index that SQLite never checks against the table: a damaged index
   // would silently leave events out (or add some) without this count from the fold.

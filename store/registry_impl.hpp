@@ -7,19 +7,17 @@
 // the lifecycle (orphans, the reaper, sinks, waiting, watching).
 #pragma once
 
-#include "taskjournal/registry.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <functional>
-#include <memory>
-#include <optional>
-#include <deque>
 #include <limits>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -41,6 +39,7 @@
 #include "store/journal.hpp"
 #include "store/sqlite/file_checks.hpp"
 #include "taskjournal/lifecycle.hpp"
+#include "taskjournal/registry.hpp"
 
 namespace taskjournal {
 
@@ -105,9 +104,19 @@ struct Registry::Impl {
   }
 
   // The task with this id in any session (create's conflict check).
-  const SessionTask* find_any(std::string_view task_id) {
-    if (!sessions) return views.find_any(task_id);
+  // With `in_journal`: also whether the journal holds events of that id (a pruned task's, when
+  // the task is not found).
+  const SessionTask* find_any(std::string_view task_id, bool* in_journal = nullptr) {
+    if (!sessions) {
+      const SessionTask* task = views.find_any(task_id);
+      if (in_journal) {
+        *in_journal = task || (views.pruned_events() > 0 &&
+                               !journal.session_of(task_id, views.last_seq()).empty());
+      }
+      return task;
+    }
     const std::string session = journal.session_of(task_id, sessions->last_seq());
+    if (in_journal) *in_journal = !session.empty();
     return session.empty() ? nullptr : views_of(session).find(session, task_id);
   }
 
@@ -184,7 +193,10 @@ struct Registry::Impl {
     told_seq = std::max(told_seq, position());
     if (position() != before) {
       advanced.notify_all();
-      if (!pending.empty() && signal) signal->interrupt();
+      // The watch thread delivers them after this catch-up; another thread wakes it.
+      if (!pending.empty() && signal && std::this_thread::get_id() != watcher.get_id()) {
+        signal->interrupt();
+      }
     }
   }
   // What refresh() does without asking the journal whether others appended.
@@ -262,10 +274,11 @@ struct Registry::Impl {
 
   // Restores the views from checkpoint `info`; false (views untouched) if it is not usable.
   bool restore(const store::CheckpointInfo& info) {
-    if (info.format != events::kCheckpointFormat) {
-      return ignore_checkpoint(info.seq, "format " + std::to_string(info.format) +
-                                             " (this build reads format " +
-                                             std::to_string(events::kCheckpointFormat) + ")");
+    if (info.format < events::kOldestCheckpointFormat || info.format > events::kCheckpointFormat) {
+      return ignore_checkpoint(
+          info.seq, "format " + std::to_string(info.format) + " (this build reads formats " +
+                        std::to_string(events::kOldestCheckpointFormat) + " to " +
+                        std::to_string(events::kCheckpointFormat) + ")");
     }
     std::string hash = journal.stored_hash(info.seq);
     if (hash.empty()) return ignore_checkpoint(info.seq, "the journal has no such event");
@@ -277,10 +290,12 @@ struct Registry::Impl {
       projections::Views restored;
       // Each task and message took at least one event: a count beyond seq is not believed.
       restored.reserve(std::min(info.tasks, info.seq), std::min(info.messages, info.seq));
-      read_checkpoint_entries(info, [&](std::vector<events::CheckpointEntry>&& entries) {
-        for (auto& entry : entries) restored.restore_task(std::move(entry));
+      std::uint64_t pruned = 0;
+      read_checkpoint_entries(info, [&](events::CheckpointChunk&& chunk) {
+        pruned += chunk.pruned_events;
+        for (auto& entry : chunk.entries) restored.restore_task(std::move(entry));
       });
-      restored.finish_restore(info.seq);
+      restored.finish_restore(info.seq, pruned);
       views = std::move(restored);
     } catch (const Error& e) {
       if (e.code() != ErrorCode::Corrupt && e.code() != ErrorCode::Unsupported) throw;
@@ -296,11 +311,13 @@ struct Registry::Impl {
   // the third and runs `sink` (building the views): profiled on two cores, that split keeps both
   // busy and restores a large checkpoint in about half the time. What either side throws
   // propagates here.
-  void read_checkpoint_entries(
-      const store::CheckpointInfo& info,
-      const std::function<void(std::vector<events::CheckpointEntry>&&)>& sink) {
-    using Entries = std::vector<events::CheckpointEntry>;
-    auto decode = [](std::string_view chunk) { return events::decode_checkpoint_chunk(chunk); };
+  void read_checkpoint_entries(const store::CheckpointInfo& info,
+                               const std::function<void(events::CheckpointChunk&&)>& sink) {
+    using Entries = events::CheckpointChunk;
+    const auto format = static_cast<std::uint32_t>(info.format);
+    auto decode = [format](std::string_view chunk) {
+      return events::decode_checkpoint_chunk(chunk, format);
+    };
     struct Piece {
       std::string raw;  // not decoded yet, if not empty
       Entries entries;
@@ -365,13 +382,13 @@ struct Registry::Impl {
          .messages = views.message_count()},
         system_now().time_since_epoch().count(),
         [&](const store::Journal::ChunkSink& sink) {
-          events::CheckpointEncoder encoder;
+          events::CheckpointEncoder encoder(views.pruned_events());
           views.for_each_task([&](const SessionTask& task, const std::vector<TaskMessage>& messages,
                                   std::uint64_t events) {
             encoder.add(task, messages, events);
             if (encoder.size() >= kCheckpointChunkBytes) sink(encoder.take());
           });
-          if (encoder.size() > 0) sink(encoder.take());
+          if (std::string last = encoder.finish(); !last.empty()) sink(last);
         },
         kCheckpointsKept);
     checkpointed_seq = seq;
@@ -458,9 +475,12 @@ struct Registry::Impl {
       }
       return r_.views_of(session_id).find(session_id, task_id);
     }
-    const SessionTask* find_any(std::string_view task_id) const {
-      if (auto it = overlay_.find(task_id); it != overlay_.end()) return &it->second;
-      return r_.find_any(task_id);
+    const SessionTask* find_any(std::string_view task_id, bool* in_journal = nullptr) const {
+      if (auto it = overlay_.find(task_id); it != overlay_.end()) {
+        if (in_journal) *in_journal = true;
+        return &it->second;
+      }
+      return r_.find_any(task_id, in_journal);
     }
 
     // Appends `event` under the next sequence number and folds it into the overlay; returns the
@@ -555,9 +575,16 @@ struct Registry::Impl {
   // ---- the commands: validate against the transaction's view, append one event -------------
 
   SessionTask create(Transaction& tx, const CreateSessionTask& input) {
-    auto decision =
-        projections::decide_create(input, input.id ? tx.find_any(*input.id) : nullptr, clock_);
+    bool in_journal = false;
+    const SessionTask* existing = input.id ? tx.find_any(*input.id, &in_journal) : nullptr;
+    auto decision = projections::decide_create(input, existing, clock_);
     if (decision.existing) return *decision.existing;
+    if (in_journal) {
+      throw Error(ErrorCode::Conflict,
+                  "task id " + *input.id +
+                      " belongs to a task pruned from this journal (prune_terminal): ids are "
+                      "not reused while the journal holds their events; give another id");
+    }
     return tx.append(std::move(*decision.event));
   }
 
@@ -596,10 +623,17 @@ struct Registry::Impl {
   // Runs one command in its own transaction and notifies after the commit, outside the lock.
   template <class Command>
   auto single(Command&& command) {
+    return single(std::forward<Command>(command), true);
+  }
+  // `may_be_optimistic` false: always the locked write (a command that must write under the
+  // journal's lock, such as one raising the schema version).
+  template <class Command>
+  auto single(Command&& command, bool may_be_optimistic) {
     using Answer = std::invoke_result_t<Command&, Transaction&>;
     auto guard = lock();
     for (int attempt = 0;; ++attempt) {
-      const bool optimistic = sessions.has_value() && attempt == 0 && locked_calls_left == 0;
+      const bool optimistic =
+          may_be_optimistic && sessions.has_value() && attempt == 0 && locked_calls_left == 0;
       if (sessions && !optimistic && locked_calls_left > 0) --locked_calls_left;
       std::optional<Answer> answer;
       std::vector<Notice> notices;
@@ -667,6 +701,12 @@ struct Registry::Impl {
   // PostgreSQL: every unfinished task of the journal, built by the first list_orphaned.
   std::optional<projections::LiveTasks> live;
   void for_each_unfinished(const std::function<void(const SessionTask&)>& f);
+  // Every terminal task not pruned: id, session, finished_at (store/retention.cpp).
+  void for_each_finished(
+      const std::function<void(const std::string&, const std::string&, Timestamp)>& f);
+  // PostgreSQL: builds `live` if it is not (reads the whole journal once; not inside a write,
+  // which would hold the journal's lock that long).
+  void ensure_live();
 
   // update() through single(), also telling whether the task, as the transaction saw it, was
   // at the update's expected attempt and not terminal, so that the update took effect. When it

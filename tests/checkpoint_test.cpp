@@ -326,8 +326,23 @@ TEST_F(UntrustedCheckpoint, MissingChunkIsIgnored) {
 
 TEST_F(UntrustedCheckpoint, OtherFormatIsIgnored) {
   RawJournal sql((dir_ / "j.db").string());
-  sql.exec("UPDATE checkpoints SET format = 2");
-  expect_ignored("format 2 (this build reads format 1)");
+  sql.exec("UPDATE checkpoints SET format = 3");
+  expect_ignored("format 3 (this build reads formats 1 to 2)");
+}
+
+TEST_F(UntrustedCheckpoint, FormatOneCheckpointOfAnEarlierBuildStillRestores) {
+  // Format 1 is format 2 without the pruned count after the marker byte.
+  {
+    RawJournal sql((dir_ / "j.db").string());
+    std::string data = chunk(sql, seq_, 0);  // the checkpoint's only chunk
+    data.erase(1, sizeof(std::uint64_t));
+    set_chunk(sql, seq_, 0, data, /*fix_digest=*/true);
+    sql.exec("UPDATE checkpoints SET format = 1");
+  }
+  auto r = Registry::open(dir_ / "j.db", quiet(clock_));
+  EXPECT_EQ(r.open_report().checkpoint_seq, seq_);
+  EXPECT_TRUE(r.open_report().ignored_checkpoints.empty());
+  EXPECT_EQ(dump(r), full_fold(dir_ / "j.db", dir_ / "copy.db", clock_));
 }
 
 TEST_F(UntrustedCheckpoint, HashThatDisagreesWithTheJournalIsIgnored) {
@@ -348,12 +363,12 @@ TEST_F(UntrustedCheckpoint, EventCountsThatDoNotAddUpAreIgnored) {
   RawJournal sql((dir_ / "j.db").string());
   events::CheckpointEncoder encoder;
   bool first = true;
-  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0)).entries) {
     if (!first) encoder.add(e.task, e.messages, e.events);
     first = false;
   }
   set_chunk(sql, seq_, 0, encoder.take(), /*fix_digest=*/true);
-  expect_ignored("events, not " + std::to_string(seq_));
+  expect_ignored("of pruned tasks, not " + std::to_string(seq_));
 }
 
 TEST_F(UntrustedCheckpoint, CheckpointThatTheLaterEventsDoNotFitIsIgnored) {
@@ -361,7 +376,7 @@ TEST_F(UntrustedCheckpoint, CheckpointThatTheLaterEventsDoNotFitIsIgnored) {
   // but the event that creates t40 after the checkpoint then meets a task that exists.
   RawJournal sql((dir_ / "j.db").string());
   events::CheckpointEncoder encoder;
-  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq_, 0)).entries) {
     if (e.task.id == "t39") e.task.id = "t40";
     for (auto& m : e.messages) m.task_id = e.task.id;
     encoder.add(e.task, e.messages, e.events);
@@ -479,7 +494,7 @@ TEST(CheckpointCodec, ChunksOfAnySizeRestoreEqualViews) {
     if (encoder.size() > 0) chunks.push_back(encoder.take());
     projections::Views restored;
     for (const auto& chunk : chunks) {
-      for (auto& e : events::decode_checkpoint_chunk(chunk)) {
+      for (auto& e : events::decode_checkpoint_chunk(chunk).entries) {
         restored.restore_task(std::move(e));
       }
     }
@@ -492,6 +507,35 @@ TEST(CheckpointCodec, ChunksOfAnySizeRestoreEqualViews) {
 
 TEST(CheckpointCodec, EmptyChunkIsCorrupt) {
   EXPECT_EQ(error_from([] { events::decode_checkpoint_chunk(""); }).code(), ErrorCode::Corrupt);
+  EXPECT_EQ(error_from([] { events::decode_checkpoint_chunk("", 1); }).code(), ErrorCode::Corrupt);
+}
+
+TEST(CheckpointCodec, FirstChunkCarriesThePrunedEventsAndAChunkMayHoldNoTask) {
+  events::CheckpointEncoder none(7);
+  const auto only = events::decode_checkpoint_chunk(none.finish());
+  EXPECT_EQ(only.pruned_events, 7u);
+  EXPECT_TRUE(only.entries.empty());
+  EXPECT_EQ(none.finish(), "");  // nothing left once the chunk was taken
+
+  events::CheckpointEncoder two(5);
+  SessionTask task = new_session_task({.session_id = "s", .id = "t", .kind = "k"}, Timestamp{});
+  two.add(task, {}, 1);
+  const auto first = events::decode_checkpoint_chunk(two.take());
+  two.add(task, {}, 1);
+  const auto second = events::decode_checkpoint_chunk(two.finish());
+  EXPECT_EQ(first.pruned_events, 5u);
+  EXPECT_EQ(second.pruned_events, 0u);
+  EXPECT_EQ(first.entries.size(), 1u);
+  EXPECT_EQ(second.entries.size(), 1u);
+}
+
+TEST(CheckpointCodec, AFormatThisBuildDoesNotReadIsUnsupported) {
+  EXPECT_EQ(error_from([] { events::decode_checkpoint_chunk("x", 0); }).code(),
+            ErrorCode::Unsupported);
+  EXPECT_EQ(error_from([] {
+              events::decode_checkpoint_chunk("x", events::kCheckpointFormat + 1);
+            }).code(),
+            ErrorCode::Unsupported);
 }
 
 TEST(CheckpointCodec, MessageIdUsedTwiceIsCorrupt) {
@@ -572,7 +616,7 @@ TEST(Checkpoints, ManyChunksRestoreAndAnEarlyBadChunkStopsTheReader) {
   }
   events::CheckpointEncoder encoder;
   std::string first_id;
-  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq, 0))) {
+  for (auto& e : events::decode_checkpoint_chunk(chunk(sql, seq, 0)).entries) {
     if (first_id.empty()) first_id = e.task.id;
     e.task.id = first_id;  // every task of chunk 0 the same id
     encoder.add(e.task, e.messages, e.events);

@@ -91,6 +91,7 @@ struct Validity {
     text(u.worker_id);
   }
   void operator()(const ev::CancelRequested&) {}
+  void operator()(const ev::TaskPruned&) {}
   void operator()(const ev::MessageRecorded& p) {
     text(p.message.id);
     in_range(p.message.direction, tj::TaskMessageDirection::Outbound);
@@ -170,6 +171,12 @@ RC_GTEST_PROP(CodecProps, TaskUpdatedRoundTrips, ()) {
 
 RC_GTEST_PROP(CodecProps, CancelRequestedRoundTrips, ()) {
   const ev::Event e = *tjt::event_of(2);
+  RC_ASSERT(decode_as(e, ev::encode(e.payload)) == e.payload);
+}
+
+RC_GTEST_PROP(CodecProps, TaskPrunedRoundTripsAsNoBytes, ()) {
+  const ev::Event e = *tjt::event_of(4);
+  RC_ASSERT(ev::encode(e.payload).empty());
   RC_ASSERT(decode_as(e, ev::encode(e.payload)) == e.payload);
 }
 

@@ -205,7 +205,7 @@ RC_GTEST_PROP(ReplayProps, CheckpointAtAnyEventThenTheRestEqualsTheFullFold, ())
   if (encoder.size() > 0) chunks.push_back(encoder.take());
   tj::projections::Views restored;
   for (const auto& chunk : chunks) {
-    for (auto& e : ev::decode_checkpoint_chunk(chunk)) {
+    for (auto& e : ev::decode_checkpoint_chunk(chunk).entries) {
       restored.restore_task(std::move(e));
     }
   }

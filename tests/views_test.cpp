@@ -433,7 +433,7 @@ TEST(ViewsRestore, CountsThatDoNotAddUpToTheSequenceNumberAreCorrupt) {
   Views v;
   for (auto e : folded().entries) v.restore_task(std::move(e));
   EXPECT_EQ(error_text([&] { v.finish_restore(7); }, &code),
-            "checkpoint: its tasks hold 6 events, not 7");
+            "checkpoint: its tasks hold 6 events and 0 of pruned tasks, not 7");
   EXPECT_EQ(code, ErrorCode::Corrupt);
 }
 
@@ -557,7 +557,8 @@ TEST(SessionViews, ResetForgetsEverySession) {
   EXPECT_EQ(sessions.last_seq(), 42u);
 }
 
-// ---- LiveTasks ------------------------------------------------------------------------------------
+// ---- LiveTasks
+// ------------------------------------------------------------------------------------
 
 std::vector<std::string> live_ids(const LiveTasks& live) {
   std::vector<std::string> ids;

@@ -1,10 +1,12 @@
-// The host's side of the lifecycle: the orphan reaper's options and report, and what waiting for a
-// task returns (Registry::reap_orphans, Registry::wait; README "Running a host").
+// The host's side of the lifecycle: the orphan reaper's options and report, what waiting for a
+// task returns, and what pruning removed (Registry::reap_orphans, wait, prune_terminal; README
+// "Running a host" and "Retention").
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,15 @@ struct ReapReport {
   std::uint32_t skipped = 0;
   std::vector<ReapOutcome> outcomes;
   bool operator==(const ReapReport&) const = default;
+};
+
+/// A task Registry::prune_terminal removed from the views, with its result_path so that the host
+/// can delete its files (the library deletes no file of the host).
+struct PrunedTask {
+  std::string session_id;
+  std::string task_id;
+  std::optional<std::string> result_path;
+  bool operator==(const PrunedTask&) const = default;
 };
 
 /// What Registry::wait saw: the task when it became terminal or awaiting input, or its newest

@@ -193,6 +193,24 @@ class TASKJOURNAL_API Registry {
   /// checkpoints were ignored and why.
   const OpenReport& open_report() const noexcept;
 
+  // ---- bounded growth (README "Retention") ----------------------------------------------------
+
+  /// Prunes finished tasks: across all sessions, the tasks in a terminal state whose finished_at
+  /// is older than now − `ttl` (now from Options::clock), oldest finished_at first (ties by task
+  /// id), at most `limit` (capped at 1000), returned in that order. Each is one task_pruned event
+  /// (docs/contract.md §4.11), written together in one transaction: afterwards the task and its
+  /// messages are gone from every view — get() gives nullopt, list() leaves it out,
+  /// list_messages() is empty, update() and request_cancel() give nullopt, record_message()
+  /// throws Error(NotFound) — and their memory is freed (checkpoints hold only the tasks left).
+  /// history() still returns the task's events, the task_pruned one last, until they are
+  /// archived. create() with a pruned task's id throws Error(Conflict): ids are not reused while
+  /// the journal holds their events. Pruning notifies nobody. The first prune raises the
+  /// journal's schema version to 2 (older builds refuse it with Error(Unsupported)). Throws
+  /// Error(InvalidArgument) for `ttl` ≤ 0 or `limit` == 0, Error(ReadOnly) on a read-only
+  /// registry, and what a write throws. On PostgreSQL the first call reads the whole journal
+  /// once, as list_orphaned does.
+  std::vector<PrunedTask> prune_terminal(std::chrono::seconds ttl, std::uint32_t limit = 100);
+
   // ---- the host's side of the lifecycle (README "Running a host") ----------------------------
 
   /// The tasks of every session whose worker looks dead: state queued or running (never

@@ -91,8 +91,8 @@ class ListeningSignal final : public ChangeSignal {
   }
 
   void lost() {
-    problem(Error(ErrorCode::Storage, conn_->where("wait for notifications") +
-                                          ": connection lost; reconnecting"));
+    problem(Error(ErrorCode::Storage,
+                  conn_->where("wait for notifications") + ": connection lost; reconnecting"));
     conn_.reset();
   }
 

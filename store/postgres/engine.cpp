@@ -309,6 +309,16 @@ class PgEngine final : public Engine {
     seen_seq_ = known_->seq;
   }
 
+  void raise_schema_version(int version) override {
+    if (!in_write_ || optimistic_ || !write_conn_) {
+      throw Error(ErrorCode::Storage, name_ + ": raise the schema version: no locked write open");
+    }
+    write_conn_->exec_params("UPDATE " + quoted_ +
+                                 ".taskjournal_meta SET schema_version = $1 WHERE id = 1 AND "
+                                 "schema_version < $1",
+                             Params().int4(version));
+  }
+
   void rollback() noexcept override {
     if (in_write_ && write_conn_ != nullptr && write_conn_ == conn_.get()) {
       try {

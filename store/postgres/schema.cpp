@@ -184,7 +184,7 @@ std::string ensure_schema(Connection& conn, bool create) {
       conn.exec_params("INSERT INTO " + q +
                            ".taskjournal_meta (id, application_id, schema_version) "
                            "VALUES (1, $1, $2)",
-                       Params().int4(kApplicationId).int4(kSchemaVersion));
+                       Params().int4(kApplicationId).int4(kNewJournalSchemaVersion));
     }
     conn.exec("COMMIT");
   } catch (...) {

@@ -1,13 +1,14 @@
 // The SQLite engine: one connection to a journal file (internal).
 //
-// Storage format (schema version 1; README "Storage format" repeats it):
+// Storage format (schema version 2; README "Storage format" repeats it):
 //
 //   PRAGMA application_id = 0x544A524E ("TJRN")   -- identifies a taskjournal file
-//   PRAGMA user_version   = 1                      -- the schema version below
+//   PRAGMA user_version   = 1                      -- the schema version: 1, raised to 2 by the
+//                                                  -- first task_pruned event
 //   CREATE TABLE events (
 //     seq         INTEGER PRIMARY KEY CHECK (seq > 0),  -- 1, 2, 3, … without gaps
 //     type        TEXT    NOT NULL,   -- task_created | task_updated | cancel_requested
-//                                     -- | message_recorded
+//                                     -- | message_recorded | task_pruned (version 2)
 //     version     INTEGER NOT NULL,   -- payload schema version (events::kPayloadVersion)
 //     recorded_at INTEGER NOT NULL,   -- microseconds since the Unix epoch, UTC
 //     session_id  TEXT    NOT NULL,
@@ -329,6 +330,14 @@ class SqliteEngine final : public Engine {
   void append(const EventRow& row) override;
   void commit() override;
   void rollback() noexcept override;
+  void raise_schema_version(int version) override {
+    ensure_in_write("raise the schema version");
+    guarded(config_.location, "raise the schema version", [&] {
+      if (sql_->db.execAndGet("PRAGMA user_version").getInt() < version) {
+        sql_->db.exec("PRAGMA user_version=" + std::to_string(version));
+      }
+    });
+  }
   std::vector<CheckpointInfo> checkpoints() override;
   void scan_checkpoint(
       std::uint64_t seq,
@@ -461,7 +470,7 @@ SqliteEngine::SqliteEngine(const EngineConfig& config) : config_(config) {
               if (id.fresh()) {
                 db.exec(kSchemaSql);
                 db.exec("PRAGMA application_id=" + std::to_string(kApplicationId));
-                db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+                db.exec("PRAGMA user_version=" + std::to_string(kNewJournalSchemaVersion));
               }
               db.exec("COMMIT");
             } catch (...) {

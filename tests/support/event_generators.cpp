@@ -13,6 +13,7 @@ std::ostream& operator<<(std::ostream& os, const TaskUpdated& p) {
 std::ostream& operator<<(std::ostream& os, const CancelRequested&) {
   return os << "CancelRequested{}";
 }
+std::ostream& operator<<(std::ostream& os, const TaskPruned&) { return os << "TaskPruned{}"; }
 
 std::ostream& operator<<(std::ostream& os, const MessageRecorded& p) {
   return os << "MessageRecorded{" << p.message << "}";
@@ -58,6 +59,11 @@ rc::Gen<events::Event> event_of(int type) {
         e.session_id = *session_id();
         e.task_id = *task_id();
         e.payload = events::CancelRequested{};
+        break;
+      case 4:
+        e.session_id = *session_id();
+        e.task_id = *task_id();
+        e.payload = events::TaskPruned{};
         break;
       default: {
         e.session_id = *session_id();

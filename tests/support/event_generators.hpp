@@ -20,6 +20,7 @@ namespace taskjournal::events {
 std::ostream& operator<<(std::ostream& os, const TaskCreated& p);
 std::ostream& operator<<(std::ostream& os, const TaskUpdated& p);
 std::ostream& operator<<(std::ostream& os, const CancelRequested&);
+std::ostream& operator<<(std::ostream& os, const TaskPruned&);
 std::ostream& operator<<(std::ostream& os, const MessageRecorded& p);
 std::ostream& operator<<(std::ostream& os, const Payload& p);
 std::ostream& operator<<(std::ostream& os, const Event& e);

@@ -329,8 +329,8 @@ pid_t spawn_self(const char* argv0, std::vector<std::string> args) {
   for (auto& arg : all) child_argv.push_back(arg.data());
   child_argv.push_back(nullptr);
   pid_t pid = 0;
-  if (int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, child_argv.data(),
-                              environ)) {
+  if (int err =
+          ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, child_argv.data(), environ)) {
     throw std::runtime_error(std::string("cannot start /proc/self/exe: ") + std::strerror(err));
   }
   return pid;
@@ -354,7 +354,8 @@ bool inspect_in_new_process(const char* argv0, const std::filesystem::path& file
   return false;
 }
 
-// ---- the host's side: a killed worker, the reaper, a waiting process -----------------------------
+// ---- the host's side: a killed worker, the reaper, a waiting process
+// -----------------------------
 
 // The child of --worker: takes task D, reports through a sink with heartbeats, and is killed
 // (by itself, as abruptly as kill -9) while D runs.
@@ -420,8 +421,8 @@ void host_demo(const char* argv0, const std::filesystem::path& file) {
             << " reaped, " << report.reattached << " re-attached, " << report.skipped
             << " skipped\n";
   for (const tj::ReapOutcome& outcome : report.outcomes) {
-    show(outcome.task_id + " " + outcome.status, must(registry.get(kSession, outcome.task_id),
-                                                      outcome.task_id));
+    show(outcome.task_id + " " + outcome.status,
+         must(registry.get(kSession, outcome.task_id), outcome.task_id));
   }
 
   step("E: another process waits for a task this process works on through a sink");
