@@ -1,10 +1,16 @@
-// What taskjournal-bench (SQLite) and taskjournal-bench-pg (PostgreSQL) share: the median of a
-// round's figures, the wall clock, and workload (a), one task's lifecycle of 17 calls.
+// What taskjournal-bench (SQLite) and taskjournal-bench-pg (PostgreSQL) share: the median and
+// percentiles of a round's figures, the wall clock, the load average, the generated blocks of
+// docs/benchmarks.md, and workload (a), one task's lifecycle of 17 calls.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +22,52 @@ namespace bench {
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+/// The `p`-th percentile (0 < p ≤ 100) by nearest rank: the smallest value that at least p % of
+/// the values do not exceed (p = 50 gives the lower median, p = 100 the maximum); 0 for none.
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * double(v.size())));
+  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
+}
+
+/// "1.32 / 1.04 / 0.76": the 1, 5 and 15 minute load averages.
+inline std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0, five = 0, fifteen = 0;
+  in >> one >> five >> fifteen;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f / %.2f / %.2f", one, five, fifteen);
+  return buf;
+}
+
+/// Replaces the text from the line `begin` to the line `end` in `out` with those markers around
+/// `block`, keeping the rest of the file. When the markers are missing, appends the marked block
+/// at the end, after `heading` unless the file has that line already.
+inline void write_block(const std::filesystem::path& out, const std::string& begin,
+                        const std::string& end, const std::string& block,
+                        const std::string& heading) {
+  std::string text;
+  if (std::ifstream in(out); in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const std::string wrapped = begin + "\n\n" + block + "\n" + end;
+  const auto from = text.find(begin);
+  const auto to = text.find(end);
+  if (from != std::string::npos && to != std::string::npos && to > from) {
+    text.replace(from, to + end.size() - from, wrapped);
+  } else {
+    if (!text.empty() && text.back() != '\n') text += "\n";
+    if (!text.empty()) text += "\n";
+    if (text.find("\n" + heading + "\n") == std::string::npos) text += heading + "\n\n";
+    text += wrapped + "\n";
+  }
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  std::ofstream(out) << text;
 }
 
 inline taskjournal::Timestamp wall_now() {
