@@ -206,6 +206,7 @@ std::string to_json(const VerifyReport& r) {
   w.key("truncated").boolean(r.truncated);
   if (!r.comparison_skipped.empty()) w.key("comparison_skipped").string(r.comparison_skipped);
   w.key("checkpoint_seq").u64(r.checkpoint_seq);
+  if (r.archived_through != 0) w.key("archived_through").u64(r.archived_through);
   w.key("ignored_checkpoints").begin_array();
   for (const auto& why : r.ignored_checkpoints) w.string(why);
   w.end_array();

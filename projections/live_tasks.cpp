@@ -31,6 +31,14 @@ void LiveTasks::apply(const events::Event& event) {
   }
 }
 
+void LiveTasks::seed(const SessionTask& task) {
+  if (is_terminal(task.state)) {
+    finish(task.id, SessionTask(task));
+  } else {
+    tasks_.insert_or_assign(task.id, task);
+  }
+}
+
 void LiveTasks::finish(const std::string& id, SessionTask&& task) {
   finished_.insert_or_assign(id,
                              Finished{.session_id = std::move(task.session_id),

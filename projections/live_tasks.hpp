@@ -29,6 +29,9 @@ class LiveTasks {
   /// Folds `event` if it comes after last_seq(); an earlier one was folded already and is
   /// ignored (the index is built from a read of the journal that may overlap later catch-ups).
   void apply(const events::Event& event);
+  /// Adds `task` as a checkpoint holds it (before any apply()), then start_after(its seq).
+  void seed(const SessionTask& task);
+  void start_after(std::uint64_t seq) { last_seq_ = seq; }
   /// The newest event folded.
   std::uint64_t last_seq() const noexcept { return last_seq_; }
   /// Calls `f` for every unfinished task, in no particular order.

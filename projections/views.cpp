@@ -214,6 +214,13 @@ void Views::finish_restore(std::uint64_t seq, std::uint64_t pruned_events) {
   last_seq_ = seq;
 }
 
+void Views::finish_restore_subset(std::uint64_t seq) {
+  if (sequence_ != Sequence::Subset) {
+    throw Error(ErrorCode::Corrupt, "checkpoint: a part of it restored into whole views");
+  }
+  last_seq_ = seq;
+}
+
 void Views::reserve(std::size_t tasks, std::size_t messages) {
   tasks_.reserve(tasks);
   message_index_.reserve(messages);

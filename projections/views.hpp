@@ -108,6 +108,9 @@ class Views {
   void restore_task(events::CheckpointEntry&& entry);
   /// `pruned_events`: the checkpoint's count of pruned tasks' events.
   void finish_restore(std::uint64_t seq, std::uint64_t pruned_events = 0);
+  /// Sequence::Subset views restored from some of a checkpoint's entries (one session's): no
+  /// count to check; they continue after `seq`.
+  void finish_restore_subset(std::uint64_t seq);
 
   /// Every task and message equal, in the same order (for tests and verification).
   bool operator==(const Views& other) const;

@@ -1,18 +1,24 @@
-// copy_journal (taskjournal/copy.hpp): stored rows moved from one engine to another as they are.
+// copy_journal and archive_journal (taskjournal/copy.hpp): stored rows moved from one engine to
+// another as they are.
 //
 // The registry cannot do this: it decides and encodes new events (and Journal::append writes the
 // current payload version). Here each source row is checked by the one chain verifier and handed
 // to the destination engine unchanged, so both journals carry the same bytes and hashes.
 #include "taskjournal/copy.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "events/event.hpp"
 #include "store/chain.hpp"
+#include "store/checkpoint_io.hpp"
 #include "store/engine.hpp"
+#include "store/journal.hpp"
 #include "store/open.hpp"
 #include "store/sqlite/file_checks.hpp"
 #include "taskjournal/error.hpp"
@@ -73,23 +79,22 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-}  // namespace
-
-CopyResult copy_journal(const std::string& source, const std::string& destination,
-                        const CopyOptions& options) {
-  if (options.batch_events == 0) {
-    throw Error(ErrorCode::InvalidArgument,
-                "invalid argument: batch_events is 0; copy at least one event per transaction");
-  }
-  // The source first: a source that cannot be read must not leave a new, empty destination.
-  const auto src = open_source(source, options.busy_timeout);
-  const auto dst = open_destination(destination, options.busy_timeout);
-  CopyResult result{.source = src->name(), .destination = dst->name()};
+// The rows of `src` after what `dst` holds, up to `up_to` (0: the newest when the copy began),
+// appended to `dst` as stored. The source may be archived (an anchor): its rows then chain from
+// the anchor, and `dst` must hold at least the archived prefix.
+CopyResult copy_rows(store::Engine& src, store::Engine& dst, std::uint64_t up_to,
+                     const CopyOptions& options) {
+  CopyResult result{.source = src.name(), .destination = dst.name()};
   const std::string& to = result.destination;
+  const std::optional<store::Anchor> anchor = src.anchor();
+  const std::uint64_t base = anchor ? anchor->seq : 0;
+  const std::string base_hash = anchor ? anchor->hash : store::genesis_hash();
 
-  const std::uint64_t total = src->newest_seq();  // what the copy copies: later events wait
-  const std::uint64_t kept = dst->newest_seq();
-  const std::string kept_hash = kept == 0 ? store::genesis_hash() : dst->stored_hash(kept);
+  std::uint64_t total = src.newest_seq();  // what the copy copies: later events wait
+  if (up_to != 0) total = std::min(total, up_to);
+  total = std::max(total, base);
+  const std::uint64_t kept = dst.newest_seq();
+  const std::string kept_hash = kept == 0 ? store::genesis_hash() : dst.stored_hash(kept);
   const auto not_a_prefix = [&](const std::string& why) {
     return Error(ErrorCode::InvalidArgument,
                  to + ": holds " + std::to_string(kept) + " events that are not a prefix of " +
@@ -99,16 +104,27 @@ CopyResult copy_journal(const std::string& source, const std::string& destinatio
   if (kept > total) {
     throw not_a_prefix("the source has only " + std::to_string(total) + " events");
   }
+  if (kept < base) {
+    throw Error(ErrorCode::InvalidArgument,
+                to + ": holds " + std::to_string(kept) + " events, but " + result.source +
+                    " begins after event " + std::to_string(base) +
+                    " (the events up to it were "
+                    "archived to " +
+                    anchor->archive + "): copy that archive into it first");
+  }
+  if (kept == base && kept_hash != base_hash) {
+    throw not_a_prefix("event " + std::to_string(kept) + " differs");
+  }
   result.kept = kept;
-  result.digest = JournalDigest{.seq = 0, .hash = hex(store::genesis_hash())};
-  if (total == 0) {
-    if (options.progress) options.progress(0, 0);
+  result.digest = JournalDigest{.seq = base, .hash = hex(base_hash)};
+  if (total == base) {
+    if (options.progress) options.progress(total, total);
     return result;
   }
 
   store::ThrowingReporter reporter(result.source);
   store::ChainHasher hasher;
-  store::ChainVerifier verifier(0, store::genesis_hash(), reporter, hasher);
+  store::ChainVerifier verifier(base, base_hash, reporter, hasher);
   events::Event event;
   struct Write {  // the open destination transaction, rolled back unless committed
     store::Engine& engine;
@@ -116,11 +132,12 @@ CopyResult copy_journal(const std::string& source, const std::string& destinatio
     ~Write() {
       if (open) engine.rollback();
     }
-  } write{*dst};
+  } write{dst};
   std::uint64_t in_batch = 0;
   std::string last_hash;
+  const int version = src.schema_version();
 
-  src->scan(0, [&](const store::EventRow& row) {
+  src.scan(base, [&](const store::EventRow& row) {
     verifier.check(row, event);  // throws at the first problem
     if (row.seq <= kept) {
       if (row.seq == kept && row.hash != kept_hash) {
@@ -128,20 +145,22 @@ CopyResult copy_journal(const std::string& source, const std::string& destinatio
       }
     } else {
       if (!write.open) {
-        dst->begin_write();
+        dst.begin_write();
         write.open = true;
         // Under the write lock: nobody appended since the last batch (or since we looked).
-        if (const auto newest = dst->newest_seq(); newest != row.seq - 1) {
+        if (const auto newest = dst.newest_seq(); newest != row.seq - 1) {
           throw Error(ErrorCode::Storage,
                       to + ": changed during the copy (newest event " + std::to_string(newest) +
                           ", the copy was at " + std::to_string(row.seq - 1) +
                           "): another program writes to it; stop it and run the copy again");
         }
+        // The rows may be of a newer schema version than the destination declares (task_pruned).
+        if (dst.schema_version() < version) dst.raise_schema_version(version);
       }
-      dst->append(row);
+      dst.append(row);
       ++result.copied;
       if (++in_batch == options.batch_events) {
-        dst->commit();
+        dst.commit();
         write.open = false;
         in_batch = 0;
         ++result.transactions;
@@ -160,11 +179,110 @@ CopyResult copy_journal(const std::string& source, const std::string& destinatio
                                         std::to_string(total) + ")");
   }
   if (write.open) {
-    dst->commit();
+    dst.commit();
     write.open = false;
     ++result.transactions;
   }
   result.digest = JournalDigest{.seq = total, .hash = hex(last_hash)};
+  return result;
+}
+
+}  // namespace
+
+CopyResult copy_journal(const std::string& source, const std::string& destination,
+                        const CopyOptions& options) {
+  if (options.batch_events == 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "invalid argument: batch_events is 0; copy at least one event per transaction");
+  }
+  // The source first: a source that cannot be read must not leave a new, empty destination.
+  const auto src = open_source(source, options.busy_timeout);
+  const auto dst = open_destination(destination, options.busy_timeout);
+  return copy_rows(*src, *dst, options.up_to_seq, options);
+}
+
+ArchiveResult archive_journal(const std::string& journal, const std::string& archive,
+                              const ArchiveOptions& options) {
+  if (options.before_seq == 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "invalid argument: before_seq is 0; give the last event to archive (at most)");
+  }
+  if (options.batch_events == 0) {
+    throw Error(ErrorCode::InvalidArgument,
+                "invalid argument: batch_events is 0; copy at least one event per transaction");
+  }
+  static_cast<void>(open_source(journal, options.busy_timeout));  // its checks: no new one
+  const bool pg = store::is_postgresql_uri(journal);
+  if (!pg) store::prepare_journal_file(journal, false);
+  store::Journal live(
+      store::JournalConfig{.kind = pg ? store::EngineKind::Postgresql : store::EngineKind::Sqlite,
+                           .path = journal,
+                           .busy_timeout = options.busy_timeout});
+  ArchiveResult result{.journal = live.path(), .bytes_before = live.engine().stored_bytes()};
+  const std::optional<store::Anchor> before = live.anchor();
+  const std::uint64_t base = live.base_seq();
+  const std::uint64_t s = std::min(options.before_seq, live.newest_seq());
+  result.archived_through = std::max(base, s);
+
+  if (s > base) {
+    // 1. The views at s, from the anchor's checkpoint (or the first event), every event checked.
+    projections::Views views;
+    if (before) {
+      const auto info = store::checkpoint_at(live, base);
+      if (!info) {
+        throw Error(ErrorCode::Corrupt, live.path() + ": the checkpoint of its anchor (event " +
+                                            std::to_string(base) + ") is missing");
+      }
+      views = store::read_views_checkpoint(live, *info);
+    }
+    live.events_up_to(s, [&](events::Event&& event) { views.apply(event); });
+    const std::string hash = live.stored_hash(s);
+    // 2. The anchor's checkpoint, read back and compared before anything depends on it.
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    std::vector<store::AnchorTask> index;
+    store::write_views_checkpoint(
+        live, views, hash, std::chrono::duration_cast<std::chrono::microseconds>(now).count(),
+        /*keep=*/1 << 30, &index);
+    const auto info = store::checkpoint_at(live, s);
+    if (!info || info->hash != hash || !(store::read_views_checkpoint(live, *info) == views)) {
+      throw Error(ErrorCode::Storage, live.path() + ": the checkpoint of event " +
+                                          std::to_string(s) + " did not read back as written");
+    }
+    // 3. The prefix into the archive (resumes after what an interrupted run copied).
+    const auto dst = open_destination(archive, options.busy_timeout);
+    CopyOptions copy{.batch_events = options.batch_events,
+                     .busy_timeout = options.busy_timeout,
+                     .progress = options.progress,
+                     .up_to_seq = s};
+    const CopyResult copied = copy_rows(live.engine(), *dst, s, copy);
+    result.archive = copied.destination;
+    result.events_archived = copied.copied;
+    if (dst->newest_seq() < s || dst->stored_hash(s) != hash) {
+      throw Error(ErrorCode::Storage, copied.destination + ": does not end with event " +
+                                          std::to_string(s) + " of " + live.path());
+    }
+    // 4. The anchor and the deletion, in one transaction of the live journal.
+    live.begin_write();
+    try {
+      if (live.engine().anchor() != before) {
+        throw Error(ErrorCode::Storage, live.path() +
+                                            ": archived by another program meanwhile; run the "
+                                            "archive again");
+      }
+      live.raise_schema_version(store::kPrunedSchemaVersion);
+      live.engine().archive_prefix(
+          store::Anchor{.seq = s, .hash = hash, .archive = copied.destination}, index);
+      live.commit();
+    } catch (...) {
+      live.rollback();
+      throw;
+    }
+  } else {
+    result.archive = before ? before->archive : archive;
+  }
+  // 5. The space back (also after an earlier run that stopped before this step).
+  if (options.compact) live.engine().compact();
+  result.bytes_after = live.engine().stored_bytes();
   return result;
 }
 

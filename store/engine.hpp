@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,24 @@ struct CheckpointInfo {
   std::int64_t chunks = 0;
   std::uint64_t tasks = 0;     ///< as the checkpoint says: a hint, not checked
   std::uint64_t messages = 0;  ///< likewise
+};
+
+/// Where the live part of an archived journal begins (taskjournal-replay archive, issue 13): the
+/// events up to `seq` were moved to an archive journal; the first event left chains to `hash`;
+/// the checkpoint of `seq` (kept beside the events) holds the views at that point.
+struct Anchor {
+  std::uint64_t seq = 0;
+  std::string hash;
+  std::string archive;  ///< where the archive was written, as the archiving call named it
+  friend bool operator==(const Anchor&, const Anchor&) = default;
+};
+
+/// One live task of an anchor's checkpoint: which chunk holds it (an engine whose registry loads
+/// sessions one at a time reads only that session's chunks, PostgreSQL).
+struct AnchorTask {
+  std::string task_id;
+  std::string session_id;
+  std::int64_t chunk = 0;
 };
 
 /// Thrown by Engine::commit() of an optimistic write (begin_optimistic_write) when another
@@ -128,6 +147,35 @@ class Engine {
   virtual void commit() = 0;
   /// Rolls back the write transaction if one is open; never throws.
   virtual void rollback() noexcept = 0;
+  /// The journal's anchor, if its prefix was archived.
+  virtual std::optional<Anchor> anchor() = 0;
+  /// Inside a write begun with begin_write(): records `anchor` (its seq later than any earlier
+  /// anchor's, its checkpoint stored) and deletes the events up to anchor.seq and the checkpoints
+  /// before it, committed with the write.
+  virtual void archive_prefix(const Anchor& anchor, const std::vector<AnchorTask>& tasks) = 0;
+  /// The session of task `task_id` if the anchor's checkpoint holds it and the engine indexes
+  /// it (PostgreSQL), else empty.
+  virtual std::string anchor_session_of(std::string_view task_id) {
+    (void)task_id;
+    return {};
+  }
+  /// The chunks of the anchor's checkpoint that hold tasks of `session_id` (PostgreSQL), in
+  /// order; nullopt if the engine does not index them (read the whole checkpoint).
+  virtual std::optional<std::vector<std::int64_t>> anchor_chunks_of(std::string_view session_id) {
+    (void)session_id;
+    return std::nullopt;
+  }
+  /// Hands `sink` chunk `n` of checkpoint `seq` (data, digest); nothing if there is none.
+  virtual void scan_checkpoint_chunk(
+      std::uint64_t seq, std::int64_t n,
+      const std::function<void(std::string_view, std::string_view)>& sink) = 0;
+  /// Bytes the journal takes in storage (SQLite: the file and its -wal; PostgreSQL: its tables
+  /// and indexes).
+  virtual std::uint64_t stored_bytes() = 0;
+  /// Outside a write: returns the space of deleted rows to the file system where the engine can
+  /// (SQLite: VACUUM, then a WAL checkpoint that truncates the -wal file). Other writers wait
+  /// meanwhile, up to their busy timeout.
+  virtual void compact() {}
   /// Inside a write begun with begin_write(): makes the journal declare at least `version`,
   /// committed with the write (before an event that older builds must not read).
   virtual void raise_schema_version(int version) = 0;

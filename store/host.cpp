@@ -24,7 +24,10 @@ bool settled(const SessionTask& task) {
 
 void Registry::Impl::start_watching(std::chrono::milliseconds interval) {
   if (watch_started) return;
-  signal = journal.change_signal(interval, [this](const Error& e) { report(e); });
+  // The signal reports from inside wait(), in the watch thread without the lock: its problems
+  // are kept for the loop, which reports them under the lock as Options::on_problem promises.
+  signal =
+      journal.change_signal(interval, [this](const Error& e) { signal_problems.push_back(e); });
   watch_started = true;
   if (!signal) return;  // nobody else can write this journal: own writes wake the waiters
   watcher = std::thread([this, interval] { watch_loop(interval); });
@@ -33,6 +36,7 @@ void Registry::Impl::start_watching(std::chrono::milliseconds interval) {
 // Waits for the change signal, folds what others committed, and delivers the notices of
 // others' events (Options::watch) outside the lock, in journal order.
 void Registry::Impl::watch_loop(std::chrono::milliseconds interval) {
+  watcher_id.store(std::this_thread::get_id());
   bool failing = false;
   while (!stopping.load()) {
     const bool maybe_changed = signal->wait(interval);
@@ -40,6 +44,10 @@ void Registry::Impl::watch_loop(std::chrono::milliseconds interval) {
     {
       std::unique_lock guard(mutex);
       if (stopping.load()) return;
+      for (const Error& problem : signal_problems) {
+        report(Error(problem.code(), std::string("watch: ") + problem.what()));
+      }
+      signal_problems.clear();
       if (maybe_changed) {
         try {
           refresh();
@@ -81,6 +89,15 @@ void Registry::Impl::for_each_unfinished(const std::function<void(const SessionT
 void Registry::Impl::ensure_live() {
   if (!sessions || live) return;
   projections::LiveTasks built;
+  if (const auto& anchor = journal.anchor()) {
+    // The tasks the anchor's checkpoint holds, then the events after it.
+    const auto info = store::checkpoint_at(journal, anchor->seq);
+    if (!info) throw anchor_unusable(*anchor);
+    const projections::Views at_anchor = store::read_views_checkpoint(journal, *info);
+    at_anchor.for_each_task(
+        [&](const SessionTask& task, const auto&, std::uint64_t) { built.seed(task); });
+    built.start_after(anchor->seq);
+  }
   journal.events_up_to(position(), [&](events::Event&& event) { built.apply(event); });
   live.emplace(std::move(built));
 }

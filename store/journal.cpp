@@ -7,7 +7,13 @@
 
 namespace taskjournal::store {
 
-Journal::Journal(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+Journal::Journal(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {
+  load_anchor();
+  verified_seq_ = base_seq();
+  verified_hash_ = base_hash();
+}
+
+void Journal::load_anchor() { anchor_ = engine_->anchor(); }
 
 Journal::Journal(const JournalConfig& config)
     : Journal(open_engine(EngineConfig{.kind = config.kind,
@@ -25,8 +31,9 @@ bool Journal::changed_by_others() {
 }
 
 void Journal::restart() {
-  verified_seq_ = 0;
-  verified_hash_ = genesis_hash();
+  load_anchor();
+  verified_seq_ = base_seq();
+  verified_hash_ = base_hash();
   pending_seq_ = 0;
   must_read_ = true;
 }
@@ -47,13 +54,16 @@ void Journal::read_new(const std::function<void(events::Event&&)>& sink,
     // small-string buffer, such as generated ones, cost an allocation per event otherwise). A
     // sink may move from it; assigning to a moved-from string is fine.
     events::Event event;
+    bool first = true;
     engine_->scan(verified_seq_, [&](const EventRow& row) {
+      if (std::exchange(first, false) && row.seq != verified_seq_ + 1) check_archived();
       verifier.check(row, event, !wants_payload || wants_payload(row.session_id));  // throws
       sink(std::move(event));
       verified_seq_ = row.seq;
       verified_hash_.assign(row.hash);  // checked equal to the hash computed
       return true;
     });
+    if (first) check_archived();  // nothing after us: perhaps because it was archived
   } catch (...) {
     // The events after verified_seq_ are still unread: make the next call look again instead of
     // trusting the change check, so a bad event keeps failing reads rather than being skipped.
@@ -70,7 +80,7 @@ std::vector<JournalEntry> Journal::task_entries(std::string_view session_id,
   events::Event event;
   engine_->scan_task(task_id, up_to_seq, [&](const EventRow& row, std::string_view prev) {
     if (row.session_id != session_id) return true;  // task ids are unique across sessions
-    verifier.check_linked(row, prev, event);
+    verifier.check_linked(row, linked(row, prev), event);
     out.push_back(JournalEntry{.seq = row.seq,
                                .type = std::string(row.type),
                                .recorded_at = event.recorded_at,
@@ -88,7 +98,7 @@ void Journal::session_events(std::string_view session_id, std::uint64_t up_to_se
   ChainVerifier verifier(0, genesis_hash(), reporter, hasher_);
   engine_->scan_session(session_id, up_to_seq, [&](const EventRow& row, std::string_view prev) {
     events::Event event;
-    verifier.check_linked(row, prev, event);
+    verifier.check_linked(row, linked(row, prev), event);
     sink(std::move(event));
     return true;
   });
@@ -96,11 +106,11 @@ void Journal::session_events(std::string_view session_id, std::uint64_t up_to_se
 
 void Journal::events_up_to(std::uint64_t up_to_seq,
                            const std::function<void(events::Event&&)>& sink) {
-  if (up_to_seq == 0) return;
+  if (up_to_seq <= base_seq()) return;
   ThrowingReporter reporter(path());
-  ChainVerifier verifier(0, genesis_hash(), reporter, hasher_);
+  ChainVerifier verifier(base_seq(), base_hash(), reporter, hasher_);
   events::Event event;
-  engine_->scan(0, [&](const EventRow& row) {
+  engine_->scan(base_seq(), [&](const EventRow& row) {
     if (row.seq > up_to_seq) return false;
     verifier.check(row, event);
     sink(std::move(event));
@@ -119,7 +129,42 @@ std::string Journal::session_of(std::string_view task_id, std::uint64_t up_to_se
     session.assign(row.session_id);
     return false;
   });
+  if (session.empty() && anchor_) session = engine_->anchor_session_of(task_id);
   return session;
+}
+
+void Journal::anchor_entries_of(std::string_view session_id,
+                                const std::function<void(events::CheckpointEntry&&)>& sink) {
+  if (!anchor_) return;
+  const std::string where = path() + ": checkpoint of event " + std::to_string(anchor_->seq) + ": ";
+  std::optional<CheckpointInfo> info;
+  for (auto& c : engine_->checkpoints()) {
+    if (c.seq == anchor_->seq) info = c;
+  }
+  if (!info) throw Error(ErrorCode::Corrupt, where + "missing (the anchor's checkpoint)");
+  const auto format = static_cast<std::uint32_t>(info->format);
+  auto take = [&](std::string_view data) {
+    for (auto& entry : events::decode_checkpoint_chunk(data, format).entries) {
+      if (entry.task.session_id == session_id) sink(std::move(entry));
+    }
+  };
+  const auto chunks = engine_->anchor_chunks_of(session_id);
+  if (!chunks) {
+    read_checkpoint(*info, take);
+    return;
+  }
+  for (const std::int64_t n : *chunks) {
+    bool found = false;
+    engine_->scan_checkpoint_chunk(
+        anchor_->seq, n, [&](std::string_view data, std::string_view digest) {
+          found = true;
+          if (hasher_.digest(data) != digest) {
+            throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " damaged");
+          }
+          take(data);
+        });
+    if (!found) throw Error(ErrorCode::Corrupt, where + "chunk " + std::to_string(n) + " missing");
+  }
 }
 
 void Journal::read_checkpoint(const CheckpointInfo& info,
@@ -155,6 +200,20 @@ void Journal::write_checkpoint(const CheckpointInfo& info, std::int64_t created_
         produce([&](std::string_view data) { write(data, hasher_.digest(data)); });
       },
       keep);
+}
+
+std::string_view Journal::linked(const EventRow& row, std::string_view prev) const {
+  // The first event after an archived prefix chains to the anchor, whose row is gone.
+  if (prev.empty() && anchor_ && row.seq == anchor_->seq + 1) return anchor_->hash;
+  return prev;
+}
+
+void Journal::check_archived() {
+  auto now = engine_->anchor();
+  if (now == anchor_) return;
+  const bool past_us = now && now->seq > verified_seq_;
+  anchor_ = std::move(now);
+  if (past_us) throw PrefixArchived{};
 }
 
 void Journal::begin_write() {

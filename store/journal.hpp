@@ -5,14 +5,17 @@
 // is verified (store/chain.hpp), so every engine is verified the same way.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "events/checkpoint.hpp"
 #include "events/event.hpp"
 #include "store/chain.hpp"
 #include "store/engine.hpp"
@@ -29,6 +32,11 @@ struct JournalConfig {
   std::chrono::milliseconds busy_timeout{5000};
   bool exclusive = false;
 };
+
+/// Thrown by Journal::read_new when another connection archived the journal's prefix past the
+/// events this journal verified: the views must be rebuilt from the anchor (restart()). Not an
+/// Error: the registry catches it and rebuilds; it never reaches a caller.
+struct PrefixArchived {};
 
 /// The journal over one engine connection. Not thread-safe: the Registry serialises calls.
 /// Every method throws taskjournal::Error naming the journal (see Engine).
@@ -66,8 +74,19 @@ class Journal {
   const std::string& verified_hash() const noexcept { return verified_hash_; }
 
   /// Forgets what was verified: the next read_new reads and checks every event from the first
-  /// (for views that must be rebuilt). Not between an append and its commit.
+  /// one stored, after the anchor if the prefix was archived (for views that must be rebuilt;
+  /// the anchor's checkpoint holds the views up to it). Not between an append and its commit.
   void restart();
+
+  /// The hash row `row` must chain to, given its stored predecessor's hash `prev` (empty if that
+  /// row is missing): the anchor's for the first event after an archived prefix.
+  std::string_view linked(const EventRow& row, std::string_view prev) const;
+  /// The anchor as this journal last read it (at open, restart() or a PrefixArchived).
+  const std::optional<Anchor>& anchor() const noexcept { return anchor_; }
+  /// The sequence number and hash the stored events chain from: the anchor's, or 0 and the
+  /// genesis hash.
+  std::uint64_t base_seq() const noexcept { return anchor_ ? anchor_->seq : 0; }
+  std::string base_hash() const { return anchor_ ? anchor_->hash : genesis_hash(); }
   /// Continues after views were restored from a checkpoint of event `seq` whose stored hash is
   /// `hash`: the next read_new reads from event seq + 1 and checks it against `hash`.
   void resume_after(std::uint64_t seq, std::string hash);
@@ -83,7 +102,8 @@ class Journal {
   void session_events(std::string_view session_id, std::uint64_t up_to_seq,
                       const std::function<void(events::Event&&)>& sink);
   /// Hands `sink` every event up to `up_to_seq`, in order, each checked against the one before
-  /// it from the first (the chain as read_new checks it) and decoded; does not move what
+  /// it from the first stored (after the anchor, if archived: the chain as read_new checks it)
+  /// and decoded; does not move what
   /// read_new reads next. For an index of the whole journal built after open (the live tasks of
   /// a PostgreSQL registry).
   void events_up_to(std::uint64_t up_to_seq, const std::function<void(events::Event&&)>& sink);
@@ -92,13 +112,24 @@ class Journal {
                                               ProblemReporter report) {
     return engine_->change_signal(interval, std::move(report));
   }
-  /// The session of task `task_id` (its first event's, up to `up_to_seq`); empty if none.
+  /// Hands `sink` the anchor's checkpoint entries of session `session_id` (none without an
+  /// anchor), each chunk's digest checked, reading only that session's chunks where the engine
+  /// indexes them. Throws Error(Corrupt) for a damaged or missing chunk.
+  void anchor_entries_of(std::string_view session_id,
+                         const std::function<void(events::CheckpointEntry&&)>& sink);
+  /// The session of task `task_id` (its first event's, up to `up_to_seq`, or the anchor's
+  /// checkpoint's where the engine indexes it); empty if none.
   std::string session_of(std::string_view task_id, std::uint64_t up_to_seq);
 
-  /// The stored hash of event `seq`, or an empty string if there is no such row.
-  std::string stored_hash(std::uint64_t seq) { return engine_->stored_hash(seq); }
-  /// The largest sequence number stored (0 for an empty journal), unchecked.
-  std::uint64_t newest_seq() { return engine_->newest_seq(); }
+  /// The stored hash of event `seq` (the anchor's for an archived anchor event), or an empty
+  /// string if there is no such row.
+  std::string stored_hash(std::uint64_t seq) {
+    std::string hash = engine_->stored_hash(seq);
+    if (hash.empty() && anchor_ && seq == anchor_->seq) hash = anchor_->hash;
+    return hash;
+  }
+  /// The largest sequence number stored, or archived (0 for an empty journal), unchecked.
+  std::uint64_t newest_seq() { return std::max(engine_->newest_seq(), base_seq()); }
   /// The schema version the journal declares.
   int schema_version() { return engine_->schema_version(); }
 
@@ -136,7 +167,12 @@ class Journal {
   void rollback() noexcept;
 
  private:
+  void load_anchor();
+  // Throws PrefixArchived if another connection archived past verified_seq_.
+  void check_archived();
+
   std::unique_ptr<Engine> engine_;
+  std::optional<Anchor> anchor_;
   ChainHasher hasher_;
   std::uint64_t verified_seq_ = 0;
   std::string verified_hash_ = genesis_hash();

@@ -26,7 +26,9 @@
 #include "events/event.hpp"
 #include "projections/views.hpp"
 #include "store/chain.hpp"
+#include "store/checkpoint_io.hpp"
 #include "store/journal.hpp"
+#include "store/open.hpp"
 #include "taskjournal/error.hpp"
 #include "taskjournal/json.hpp"
 #include "taskjournal/lifecycle.hpp"
@@ -236,6 +238,40 @@ struct JournalReader::Impl {
             .kind = k, .path = where, .read_only = true, .busy_timeout = options.busy_timeout}),
         path(journal.path()) {}
 
+  // Where the stored events begin: the views of the anchor's checkpoint and its seq and hash, or
+  // empty views after event 0 (README "Archiving").
+  struct Start {
+    projections::Views views;
+    std::uint64_t seq = 0;
+    std::string hash = store::genesis_hash();
+  };
+  Start start() {
+    Start out;
+    const auto& anchor = journal.anchor();
+    if (!anchor) return out;
+    const auto info = store::checkpoint_at(journal, anchor->seq);
+    if (!info) {
+      throw Error(ErrorCode::Corrupt, path.string() + ": its events up to " +
+                                          std::to_string(anchor->seq) + " were archived (to " +
+                                          anchor->archive +
+                                          ") and the checkpoint of that event is missing");
+    }
+    out.views = store::read_views_checkpoint(journal, *info);
+    out.seq = anchor->seq;
+    out.hash = anchor->hash;
+    return out;
+  }
+  // Refuses a limit inside the archived prefix.
+  void check_not_archived(std::optional<std::uint64_t> seq) const {
+    const auto& anchor = journal.anchor();
+    if (seq && anchor && *seq < anchor->seq) {
+      throw Error(ErrorCode::InvalidArgument,
+                  path.string() + ": events up to " + std::to_string(anchor->seq) +
+                      " were archived (to " + anchor->archive + "); read event " +
+                      std::to_string(*seq) + " there");
+    }
+  }
+
   // A read-only Registry on the same journal.
   Registry open_registry() const {
     if (kind == store::EngineKind::Postgresql) {
@@ -322,6 +358,7 @@ void JournalReader::read(std::uint64_t after_seq,
   impl_->guard([&] {
     Impl& r = *impl_;
     std::string prev = store::genesis_hash();
+    after_seq = std::max(after_seq, r.journal.base_seq());  // the archived prefix is elsewhere
     if (after_seq > 0) {
       prev = r.journal.stored_hash(after_seq);
       if (prev.empty()) {
@@ -343,16 +380,22 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
                                       std::optional<std::string> step_task) {
   return impl_->guard([&] {
     Impl& r = *impl_;
-    projections::Views views;
+    r.check_not_archived(limit.seq);
+    Impl::Start start = r.start();
+    projections::Views views = std::move(start.views);
     std::vector<std::string> order;
+    views.for_each_task([&](const SessionTask& task, const auto&, std::uint64_t) {
+      order.push_back(task.id);  // the anchor's tasks, session by session
+    });
     JournalSnapshot snap;
-    Chain chain(0, store::genesis_hash());
+    snap.last_seq = start.seq;
+    Chain chain(start.seq, start.hash);
     std::uint64_t total = 0;
     if (limit.progress) {
       total = r.journal.newest_seq();
       if (limit.seq) total = std::min(total, *limit.seq);
     }
-    r.journal.engine().scan(0, [&](const Row& row) {
+    r.journal.engine().scan(start.seq, [&](const Row& row) {
       if (limit.seq && row.seq > *limit.seq) return false;
       if (limit.progress && row.seq % 8192 == 0) limit.progress(row.seq, std::max(total, row.seq));
       if (limit.time && at(row.recorded_at) > *limit.time) return false;
@@ -382,10 +425,11 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
       snap.last_event_at = event->recorded_at;
       snap.last_seq = row.seq;
       if (report) {
+        // task_pruned: the task as it was when it left the views (taken before `before` moves)
+        SessionTask after = applied.task ? *applied.task : before.value_or(SessionTask{});
         on_step(ReplayStep{.event = to_public(*event, version),
                            .before = std::move(before),
-                           // task_pruned: the task as it was when it left the views
-                           .after = applied.task ? *applied.task : before.value_or(SessionTask{}),
+                           .after = std::move(after),
                            .dropped = dropped,
                            .message = applied.message ? std::optional<TaskMessage>(*applied.message)
                                                       : std::nullopt});
@@ -408,10 +452,13 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
   return impl_->guard([&] {
     Impl& r = *impl_;
     VerifyReport report;
-    projections::Views views;
+    Impl::Start start = r.start();  // an archived journal verifies from its anchor
+    projections::Views views = std::move(start.views);
     std::vector<std::string> order;
     std::uint64_t total = r.journal.newest_seq();
-    Chain chain(0, store::genesis_hash());
+    Chain chain(start.seq, start.hash);
+    report.last_seq = start.seq;
+    report.archived_through = start.seq;
 
     auto problem = [&](std::uint64_t seq, std::string what) {
       if (report.problems.size() < std::max<std::size_t>(options.max_problems, 1)) {
@@ -549,7 +596,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
 
     // The registry folds the file on another thread while this one reads it.
     auto opening = std::async(std::launch::async, [&r] { return r.open_registry(); });
-    r.journal.engine().scan(0, visit);
+    r.journal.engine().scan(start.seq, visit);
     total = report.events;
     progress();
     if (report.problems.empty()) {
@@ -594,11 +641,63 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
         }
       }
     }
+    if (options.archive) check_archive(*options.archive, options, problem);
     report.tasks = views.task_count();
     report.messages = views.message_count();
     progress();
     return report;
   });
+}
+
+void JournalReader::check_archive(const std::string& location, const VerifyOptions& options,
+                                  const std::function<void(std::uint64_t, std::string)>& problem) {
+  Impl& r = *impl_;
+  const auto& anchor = r.journal.anchor();
+  if (!anchor) {
+    problem(0, "archive " + location + " given, but this journal's prefix was never archived");
+    return;
+  }
+  const std::string s = std::to_string(anchor->seq);
+  JournalReader archive =
+      store::is_postgresql_uri(location) ? open_postgresql(location) : open(location);
+  const std::string name = archive.path().string();
+  VerifyOptions own{.max_problems = options.max_problems};
+  const VerifyReport report = archive.verify(own);
+  for (const auto& p : report.problems) problem(p.seq, "archive: " + name + ": " + p.what);
+  if (!report.problems.empty()) return;
+  const std::string hash = archive.impl_->journal.stored_hash(anchor->seq);
+  if (hash.empty()) {
+    problem(0, "archive: " + name + " ends at event " + std::to_string(report.last_seq) +
+                   ", before the anchor's event " + s + ": it is not this journal's archive");
+    return;
+  }
+  if (hash != anchor->hash) {
+    problem(0, "archive: " + name + ": event " + s + " has hash " + hex(hash) +
+                   ", the anchor says " + hex(anchor->hash) +
+                   ": the archive and this journal are not one history");
+    return;
+  }
+  // The anchor's checkpoint is what the live journal folds from: it must be the archive's fold.
+  auto by_id = [](JournalSnapshot snap) {
+    std::sort(snap.tasks.begin(), snap.tasks.end(),
+              [](const TaskView& a, const TaskView& b) { return a.task.id < b.task.id; });
+    return snap.tasks;
+  };
+  const auto ours = by_id(replay({.seq = anchor->seq}));
+  const auto theirs = by_id(archive.replay({.seq = anchor->seq}));
+  if (ours != theirs) {
+    std::string which;
+    for (std::size_t i = 0; i < std::max(ours.size(), theirs.size()); ++i) {
+      if (i >= ours.size() || i >= theirs.size() || !(ours[i] == theirs[i])) {
+        which = i < theirs.size() ? theirs[i].task.id : ours[i].task.id;
+        break;
+      }
+    }
+    problem(0, "archive: " + name + ": its fold up to event " + s +
+                   " differs from the anchor's checkpoint (" + std::to_string(theirs.size()) +
+                   " tasks against " + std::to_string(ours.size()) + ", first at task " + which +
+                   ")");
+  }
 }
 
 JournalDigest JournalReader::digest() {
@@ -636,12 +735,21 @@ TaskHistory JournalReader::history(std::string_view task_id, const ReplayLimit& 
     store::ThrowingReporter reporter(r.path.string());
     store::ChainHasher hasher;
     store::ChainVerifier verifier(0, store::genesis_hash(), reporter, hasher);
+    // A task created before an archived prefix's end starts from the anchor's checkpoint.
+    if (r.journal.anchor()) {
+      Impl::Start start = r.start();
+      if (const SessionTask* known = start.views.find_any(task_id)) {
+        task = *known;
+        spec.swap(task->spec);
+        out.archived_through = start.seq;
+      }
+    }
     r.journal.engine().scan_task(task_id, up_to, [&](const Row& row, std::string_view prev) {
       auto fail = [&](const std::string& what) {
         r.fail(Problem{row.seq, ErrorCode::Corrupt, event_prefix(row.seq) + what});
       };
       std::optional<events::Event> event(std::in_place);
-      verifier.check_linked(row, prev, *event);  // throws at the first problem
+      verifier.check_linked(row, r.journal.linked(row, prev), *event);  // throws at the first one
 
       TaskHistoryStep step;
       step.event = to_public(*event, static_cast<std::uint32_t>(row.version));

@@ -4,8 +4,29 @@
 #include <boost/signals2/signal.hpp>
 
 #include "store/registry_impl.hpp"
+#include "taskjournal/json.hpp"
 
 namespace taskjournal {
+namespace {
+
+// The first entry of the history of a task whose first events were archived (README
+// "Archiving"): type "archived", the anchor's sequence number, and how many events are there.
+JournalEntry archived_marker(const store::Journal& journal, const JournalEntry& like,
+                             std::optional<std::uint64_t> events) {
+  const store::Anchor& anchor = *journal.anchor();
+  std::string payload = "{\"archived_through\":" + std::to_string(anchor.seq) +
+                        ",\"archive\":" + json_string(anchor.archive);
+  if (events) payload += ",\"events\":" + std::to_string(*events);
+  payload += "}";
+  return JournalEntry{.seq = anchor.seq,
+                      .type = "archived",
+                      .recorded_at = like.recorded_at,
+                      .session_id = like.session_id,
+                      .task_id = like.task_id,
+                      .payload = std::move(payload)};
+}
+
+}  // namespace
 
 SessionTask Batch::create(const CreateSessionTask& input) {
   context_.tx.check_alive();
@@ -122,7 +143,12 @@ std::vector<JournalEntry> Registry::history(std::string_view session_id, std::st
     // A pruned task's events stay in the journal (task_pruned last) until they are archived.
     if (impl_->sessions || views.pruned_events() > 0) {
       auto entries = impl_->journal.task_entries(session_id, task_id, impl_->position());
-      if (!entries.empty() && entries.back().type == "task_pruned") return entries;
+      if (!entries.empty() && entries.back().type == "task_pruned") {
+        if (entries.front().type != "task_created" && impl_->journal.anchor()) {
+          entries.insert(entries.begin(), archived_marker(impl_->journal, entries.front(), {}));
+        }
+        return entries;
+      }
     }
     return {};
   }
@@ -130,11 +156,23 @@ std::vector<JournalEntry> Registry::history(std::string_view session_id, std::st
   // The rows come through an index that SQLite never checks against the table: a damaged index
   // would silently leave events out (or add some) without this count from the fold.
   const std::uint64_t expected = views.event_count(session_id, task_id);
-  if (entries.size() != expected) {
+  // A task created before the archived prefix's end has its first events in the archive: the
+  // count then bounds what is left, and a marker says how many are elsewhere.
+  const bool archived_part = impl_->journal.anchor() && entries.size() < expected &&
+                             (entries.empty() || entries.front().type != "task_created");
+  if (entries.size() != expected && !archived_part) {
     throw Error(ErrorCode::Corrupt,
                 impl_->journal.path() + ": history of task " + std::string(task_id) + ": found " +
                     std::to_string(entries.size()) + " of its " + std::to_string(expected) +
                     " events (the events_by_task index is damaged)");
+  }
+  if (archived_part) {
+    const SessionTask& task = *views.find(session_id, task_id);
+    JournalEntry first{.recorded_at = task.created_at,
+                       .session_id = std::string(session_id),
+                       .task_id = std::string(task_id)};
+    entries.insert(entries.begin(),
+                   archived_marker(impl_->journal, first, expected - entries.size()));
   }
   return entries;
 }

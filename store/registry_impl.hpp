@@ -35,6 +35,7 @@
 #include "projections/notices.hpp"
 #include "projections/session_views.hpp"
 #include "projections/views.hpp"
+#include "store/checkpoint_io.hpp"
 #include "store/handoff.hpp"
 #include "store/journal.hpp"
 #include "store/sqlite/file_checks.hpp"
@@ -98,6 +99,13 @@ struct Registry::Impl {
     if (!sessions) return views;
     if (projections::Views* loaded = sessions->find(session_id)) return *loaded;
     projections::Views folded(projections::Sequence::Subset);
+    if (const auto& anchor = journal.anchor()) {
+      // Its tasks as the anchor's checkpoint holds them: the events before it are archived.
+      journal.anchor_entries_of(session_id, [&](events::CheckpointEntry&& entry) {
+        folded.restore_task(std::move(entry));
+      });
+      folded.finish_restore_subset(anchor->seq);
+    }
     journal.session_events(session_id, sessions->last_seq(),
                            [&](events::Event&& event) { folded.apply(event); });
     return sessions->install(std::string(session_id), std::move(folded));
@@ -194,7 +202,7 @@ struct Registry::Impl {
     if (position() != before) {
       advanced.notify_all();
       // The watch thread delivers them after this catch-up; another thread wakes it.
-      if (!pending.empty() && signal && std::this_thread::get_id() != watcher.get_id()) {
+      if (!pending.empty() && signal && std::this_thread::get_id() != watcher_id.load()) {
         signal->interrupt();
       }
     }
@@ -209,7 +217,11 @@ struct Registry::Impl {
     if (views_stale) {
       rebuild();
     } else if (!options.exclusive && journal.changed_by_others()) {
-      catch_up();
+      try {
+        catch_up();
+      } catch (const store::PrefixArchived&) {
+        rebuild();  // another process archived past these views: start again from the anchor
+      }
     }
   }
 
@@ -239,7 +251,6 @@ struct Registry::Impl {
   std::uint64_t checkpointed_seq = 0;  // the newest checkpoint known to exist (or attempted)
 
   static constexpr int kCheckpointsKept = 2;
-  static constexpr std::size_t kCheckpointChunkBytes = 1 << 20;
 
   // Hands `problem` to Options::on_problem, which must not fail anything.
   void report(const Error& problem) const {
@@ -256,11 +267,17 @@ struct Registry::Impl {
   void open_views() {
     const auto checkpoints = journal.checkpoints();  // newest first
     if (!checkpoints.empty()) checkpointed_seq = checkpoints.front().seq;
+    const std::optional<store::Anchor> anchor = journal.anchor();
     for (const auto& info : checkpoints) {
-      if (!options.open_from_checkpoint || restore(info)) break;
+      // Without open_from_checkpoint, an archived journal still starts from its anchor's.
+      if (!options.open_from_checkpoint && !(anchor && info.seq == anchor->seq)) continue;
+      if (restore(info)) break;
     }
+    if (anchor && open_report.checkpoint_seq == 0) throw anchor_unusable(*anchor);
     try {
       catch_up();
+    } catch (const store::PrefixArchived&) {
+      rebuild();
     } catch (const Error& e) {
       if (open_report.checkpoint_seq == 0 || e.code() != ErrorCode::Corrupt) throw;
       // The events after the checkpoint do not fit it. Either is wrong: fold them all to know.
@@ -280,7 +297,10 @@ struct Registry::Impl {
                         std::to_string(events::kOldestCheckpointFormat) + " to " +
                         std::to_string(events::kCheckpointFormat) + ")");
     }
-    std::string hash = journal.stored_hash(info.seq);
+    // The anchor's event is in the archive; the anchor holds its hash.
+    const auto& anchor = journal.anchor();
+    std::string hash =
+        anchor && info.seq == anchor->seq ? anchor->hash : journal.stored_hash(info.seq);
     if (hash.empty()) return ignore_checkpoint(info.seq, "the journal has no such event");
     if (hash != info.hash) {
       return ignore_checkpoint(info.seq,
@@ -375,22 +395,8 @@ struct Registry::Impl {
   std::uint64_t write_checkpoint() {
     const std::uint64_t seq = views.last_seq();
     if (seq == 0) return 0;
-    journal.write_checkpoint(
-        {.seq = seq,
-         .hash = journal.verified_hash(),
-         .tasks = views.task_count(),
-         .messages = views.message_count()},
-        system_now().time_since_epoch().count(),
-        [&](const store::Journal::ChunkSink& sink) {
-          events::CheckpointEncoder encoder(views.pruned_events());
-          views.for_each_task([&](const SessionTask& task, const std::vector<TaskMessage>& messages,
-                                  std::uint64_t events) {
-            encoder.add(task, messages, events);
-            if (encoder.size() >= kCheckpointChunkBytes) sink(encoder.take());
-          });
-          if (std::string last = encoder.finish(); !last.empty()) sink(last);
-        },
-        kCheckpointsKept);
+    store::write_views_checkpoint(journal, views, journal.verified_hash(),
+                                  system_now().time_since_epoch().count(), kCheckpointsKept);
     checkpointed_seq = seq;
     return seq;
   }
@@ -426,8 +432,29 @@ struct Registry::Impl {
     }
     views = projections::Views{};
     journal.restart();
+    if (const auto anchor = journal.anchor()) {
+      // The events up to the anchor are archived: its checkpoint is where the fold begins.
+      bool restored = false;
+      for (const auto& info : journal.checkpoints()) {
+        if (info.seq == anchor->seq) restored = restore(info);
+      }
+      if (!restored) throw anchor_unusable(*anchor);
+    }
     catch_up();
     views_stale = false;
+  }
+
+  Error anchor_unusable(const store::Anchor& anchor) const {
+    std::string why;
+    for (const auto& reason : open_report.ignored_checkpoints) why += "; " + reason;
+    return Error(ErrorCode::Corrupt,
+                 journal.path() + ": its events up to " + std::to_string(anchor.seq) +
+                     " were archived (to " + anchor.archive + ") and the checkpoint of event " +
+                     std::to_string(anchor.seq) +
+                     ", which holds the views up to there, is missing or unusable" + why +
+                     ". The live journal cannot be folded without it: restore it from the "
+                     "archive (taskjournal-replay copy ARCHIVE NEW, then copy the live journal's "
+                     "events after it)");
   }
 
   // True when the views may differ from the fold of the verified journal (a fold failed).
@@ -689,6 +716,8 @@ struct Registry::Impl {
   std::vector<Notice> pending;       // others' events' notices, for the watch thread
   std::unique_ptr<store::ChangeSignal> signal;
   std::thread watcher;
+  std::atomic<std::thread::id> watcher_id{};  // set by the watch thread itself
+  std::vector<Error> signal_problems;         // the watch thread's own, reported under the lock
   std::atomic<bool> stopping{false};
   bool watch_started = false;
   // Without Options::watch, how often the detection a waiter starts looks (SQLite: every

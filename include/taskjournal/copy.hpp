@@ -22,6 +22,8 @@ struct CopyOptions {
   /// Called with (source events read, source events in all) every few thousand events and once
   /// at the end; what it throws is passed on (committed batches stay).
   ProgressCallback progress;
+  /// Copy the events up to this one only (0: up to the newest when the copy began).
+  std::uint64_t up_to_seq = 0;
 };
 
 /// What copy_journal did.
@@ -58,5 +60,51 @@ struct CopyResult {
 /// JournalReader::open (source) and Registry::open (destination) throw for their location.
 TASKJOURNAL_API CopyResult copy_journal(const std::string& source, const std::string& destination,
                                         const CopyOptions& options = {});
+
+/// How archive_journal archives (README "Archiving").
+struct ArchiveOptions {
+  /// Archive the events up to this one (the newest, if the journal holds fewer); at least 1.
+  std::uint64_t before_seq = 0;
+  /// Events appended per transaction of the archive, as CopyOptions::batch_events.
+  std::uint64_t batch_events = 10'000;
+  /// As Options::busy_timeout, for both journals.
+  std::chrono::milliseconds busy_timeout{5000};
+  /// Give the space of the archived events back to the file system (SQLite VACUUM; other
+  /// writers wait meanwhile, up to their busy timeout).
+  bool compact = true;
+  /// Progress of the copy into the archive, as CopyOptions::progress.
+  ProgressCallback progress;
+};
+
+/// What archive_journal did.
+struct ArchiveResult {
+  std::string journal;  ///< the live journal's name
+  std::string archive;  ///< the archive's name, as the anchor records it
+  /// The anchor: events 1…archived_through are in the archive (and no longer in the journal).
+  std::uint64_t archived_through = 0;
+  std::uint64_t events_archived = 0;  ///< events this call copied into the archive
+  std::uint64_t bytes_before = 0;     ///< the journal's file and -wal file before
+  std::uint64_t bytes_after = 0;      ///< and after
+};
+
+/// Moves the events 1…min(before_seq, newest) of the SQLite journal `journal` into the journal
+/// `archive` (a file; created if missing, or an earlier archive of this journal, which the new
+/// events are appended to) and leaves in `journal` an anchor: the checkpoint of the last
+/// archived event and that event's hash, from which the journal opens, folds and verifies on
+/// its own (README "Archiving"). Steps: fold and check the events up to there; store and read
+/// back that checkpoint; copy the events into the archive (each checked, resumable); then, in
+/// one transaction of the journal, record the anchor and delete the archived events and older
+/// checkpoints; then VACUUM (options.compact). A crash at any step leaves the journal as it was
+/// or archived, never unreadable; running the call again finishes the work. Writers of the
+/// journal keep working; they wait for the deletion and the VACUUM. Events of tasks still live
+/// may be archived: the anchor's checkpoint holds those tasks.
+///
+/// Throws Error(Unsupported) for a PostgreSQL journal or archive (not built yet),
+/// Error(InvalidArgument) for before_seq 0 or an archive that is not this journal's (its events
+/// differ, or it lacks an earlier archived part), and what copy_journal and Registry::open
+/// throw.
+TASKJOURNAL_API ArchiveResult archive_journal(const std::string& journal,
+                                              const std::string& archive,
+                                              const ArchiveOptions& options);
 
 }  // namespace taskjournal

@@ -52,8 +52,9 @@ struct Options {
   bool open_from_checkpoint = true;
   /// Called with every problem the registry worked around instead of failing a call: a
   /// checkpoint ignored on open (damaged, of another format, or disagreeing with the events) or
-  /// one that could not be written. Runs in the thread of the call (or of open) while the
-  /// registry is locked: it must not call the registry. What it throws is swallowed.
+  /// one that could not be written, or a problem of the watch thread (Options::watch, wait()).
+  /// Runs in the thread of the call (or of open, or the watch thread) while the registry is
+  /// locked: it must not call the registry. What it throws is swallowed.
   std::function<void(const Error&)> on_problem;
   /// Notice the events other registries commit — in this process, in another process, or
   /// (PostgreSQL) on another host — within about this interval, fold them, and deliver their

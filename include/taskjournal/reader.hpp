@@ -115,6 +115,11 @@ struct VerifyOptions {
   /// hash. With the chain verified up to it, that proves the file still holds exactly that prefix
   /// (no newest rows removed, nothing up to it rewritten). A mismatch is a problem of seq 0.
   std::optional<JournalDigest> digest;
+  /// The archive of this journal's prefix (README "Archiving"; a file or PostgreSQL URI): it
+  /// must verify on its own, hold the anchor's event with the anchor's hash, and fold, up to
+  /// that event, to the views of the anchor's checkpoint; so the two are one unbroken history.
+  /// Its problems are reported with "archive: " in front.
+  std::optional<std::string> archive;
 };
 
 struct VerifyReport {
@@ -133,6 +138,9 @@ struct VerifyReport {
   /// The checkpoint the compared registry restored its views from (0: none, or not compared):
   /// the comparison then checked that checkpoint, plus the events after it, against this fold.
   std::uint64_t checkpoint_seq = 0;
+  /// The journal's anchor (README "Archiving"): the events up to it are in an archive, and the
+  /// fold began from the anchor's checkpoint (0: not archived).
+  std::uint64_t archived_through = 0;
   /// Checkpoints that registry ignored, and why (Registry::open_report). Not problems of the
   /// journal, whose events alone decide; a damaged checkpoint is worth knowing about.
   std::vector<std::string> ignored_checkpoints;
@@ -169,6 +177,9 @@ struct TaskHistory {
   bool found = false;          ///< the task exists as of last_seq
   std::uint64_t last_seq = 0;  ///< the last event of the journal the limit allowed (0: none)
   std::uint64_t events = 0;    ///< events of the task handed to the sink
+  /// Not 0: the task's first events are in the archive up to this event (README "Archiving");
+  /// the steps begin from the task as the anchor's checkpoint holds it.
+  std::uint64_t archived_through = 0;
 };
 
 /// Counts of the views of a snapshot, as `taskjournal-replay summary` prints them.
@@ -308,6 +319,11 @@ class TASKJOURNAL_API JournalReader {
   /// Not checked: verify() the journal to know the chain up to it holds.
   JournalDigest digest();
 
+ private:
+  void check_archive(const std::string& location, const VerifyOptions& options,
+                     const std::function<void(std::uint64_t, std::string)>& problem);
+
+ public:
   /// The audit trail of task `task_id` up to `limit`: calls `sink` with each of its events in
   /// order, the task folded through the registry's lifecycle functions. Reads only that task's
   /// events (through the events_by_task index; `limit.time` also reads the journal's times up to

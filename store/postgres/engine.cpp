@@ -309,6 +309,100 @@ class PgEngine final : public Engine {
     seen_seq_ = known_->seq;
   }
 
+  // ---- an archived prefix (README "Archiving"; schema.hpp: anchor, anchor_tasks) ----------
+
+  std::optional<Anchor> anchor() override {
+    Connection& conn = connection();
+    if (!has_anchor_table(conn)) return std::nullopt;
+    const Result r = conn.exec_params(
+        "SELECT seq, hash, archive FROM " + quoted_ + ".anchor WHERE id = 1", Params());
+    if (r.rows() == 0) return std::nullopt;
+    return Anchor{.seq = static_cast<std::uint64_t>(r.int8(0, 0)),
+                  .hash = std::string(r.bytes(0, 1)),
+                  .archive = std::string(r.bytes(0, 2))};
+  }
+
+  void archive_prefix(const Anchor& anchor, const std::vector<AnchorTask>& tasks) override {
+    if (!in_write_ || optimistic_ || !write_conn_) {
+      throw Error(ErrorCode::Storage, name_ + ": archive the prefix: no locked write open");
+    }
+    Connection& conn = *write_conn_;
+    conn.exec(anchor_schema_sql(quoted_));
+    conn.exec_params("INSERT INTO " + quoted_ +
+                         ".anchor (id, seq, hash, archive) VALUES (1, $1, $2, $3) "
+                         "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                         "archive = excluded.archive",
+                     Params()
+                         .int8(static_cast<std::int64_t>(anchor.seq))
+                         .bytes(anchor.hash)
+                         .text(anchor.archive));
+    conn.exec("DELETE FROM " + quoted_ + ".anchor_tasks");
+    {
+      Pipeline pipe(conn);
+      const std::string insert = "INSERT INTO " + quoted_ +
+                                 ".anchor_tasks (task_id, session_id, chunk) VALUES ($1, $2, $3)";
+      std::size_t queued = 0;
+      for (const AnchorTask& t : tasks) {
+        pipe.send(insert, Params().bytes(t.task_id).bytes(t.session_id).int8(t.chunk));
+        if (++queued % 1000 == 0) {
+          const auto results = pipe.sync(/*keep_open=*/true);
+          if (const int failed = Pipeline::first_failure(results); failed >= 0) {
+            conn.fail("record the anchor's tasks", results[static_cast<std::size_t>(failed)]);
+          }
+        }
+      }
+      const auto results = pipe.sync(/*keep_open=*/true);
+      if (const int failed = Pipeline::first_failure(results); failed >= 0) {
+        conn.fail("record the anchor's tasks", results[static_cast<std::size_t>(failed)]);
+      }
+    }
+    const auto upto = static_cast<std::int64_t>(anchor.seq);
+    conn.exec_params("DELETE FROM " + quoted_ + ".events WHERE seq <= $1", Params().int8(upto));
+    conn.exec_params("DELETE FROM " + quoted_ + ".checkpoint_chunks WHERE seq < $1",
+                     Params().int8(upto));
+    conn.exec_params("DELETE FROM " + quoted_ + ".checkpoints WHERE seq < $1", Params().int8(upto));
+  }
+
+  std::string anchor_session_of(std::string_view task_id) override {
+    Connection& conn = connection();
+    if (!has_anchor_table(conn)) return {};
+    const Result r =
+        conn.exec_params("SELECT session_id FROM " + quoted_ + ".anchor_tasks WHERE task_id = $1",
+                         Params().bytes(task_id));
+    return r.rows() == 0 ? std::string() : std::string(r.bytes(0, 0));
+  }
+
+  std::optional<std::vector<std::int64_t>> anchor_chunks_of(std::string_view session_id) override {
+    Connection& conn = connection();
+    std::vector<std::int64_t> out;
+    if (!has_anchor_table(conn)) return out;
+    const Result r = conn.exec_params("SELECT DISTINCT chunk FROM " + quoted_ +
+                                          ".anchor_tasks WHERE session_id = $1 ORDER BY chunk",
+                                      Params().bytes(session_id));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.int8(i, 0));
+    return out;
+  }
+
+  void scan_checkpoint_chunk(
+      std::uint64_t seq, std::int64_t n,
+      const std::function<void(std::string_view, std::string_view)>& sink) override {
+    Connection& conn = connection();
+    const Result r = conn.exec_params(
+        "SELECT data, digest FROM " + quoted_ + ".checkpoint_chunks WHERE seq = $1 AND n = $2",
+        Params().int8(static_cast<std::int64_t>(seq)).int8(n));
+    if (r.rows() > 0) sink(r.bytes(0, 0), r.bytes(0, 1));
+  }
+
+  std::uint64_t stored_bytes() override {
+    Connection& conn = connection();
+    const Result r = conn.exec_params(
+        "SELECT (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM "
+        "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = $1 AND c.relkind = 'r')::bigint",
+        Params().text(schema_));
+    return r.rows() == 0 ? 0 : static_cast<std::uint64_t>(r.int8(0, 0));
+  }
+
   void raise_schema_version(int version) override {
     if (!in_write_ || optimistic_ || !write_conn_) {
       throw Error(ErrorCode::Storage, name_ + ": raise the schema version: no locked write open");
@@ -397,8 +491,13 @@ class PgEngine final : public Engine {
                            .int8(static_cast<std::int64_t>(info.tasks))
                            .int8(static_cast<std::int64_t>(info.messages))
                            .int8(created_at));
-      const std::string kept = "(SELECT seq FROM " + quoted_ +
-                               ".checkpoints ORDER BY seq DESC LIMIT " + std::to_string(keep) + ")";
+      // The anchor's checkpoint is never pruned: the live events begin after it.
+      std::string kept = "(SELECT seq FROM " + quoted_ + ".checkpoints ORDER BY seq DESC LIMIT " +
+                         std::to_string(keep) + ")";
+      if (has_anchor_table(conn)) {
+        kept = "(" + kept.substr(1, kept.size() - 2) + " UNION SELECT seq FROM " + quoted_ +
+               ".anchor)";
+      }
       conn.exec("DELETE FROM " + quoted_ + ".checkpoint_chunks WHERE seq NOT IN " + kept);
       conn.exec("DELETE FROM " + quoted_ + ".checkpoints WHERE seq NOT IN " + kept);
       conn.exec("COMMIT");
@@ -413,6 +512,12 @@ class PgEngine final : public Engine {
   }
 
  private:
+  bool has_anchor_table(Connection& conn) {
+    const Result r = conn.exec_params("SELECT to_regclass($1) IS NOT NULL",
+                                      Params().text(quoted_ + ".anchor"), true);
+    return r.rows() == 1 && r.bytes(0, 0) == "t";
+  }
+
   void connect() {
     conn_.reset();
     auto conn = std::make_unique<Connection>(config_.location);

@@ -84,6 +84,31 @@ std::string replace_all(std::string text, std::string_view from, const std::stri
   return text;
 }
 
+const char* const kAnchorSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS {s}.anchor (
+  id      int    PRIMARY KEY CHECK (id = 1),
+  seq     bigint NOT NULL,
+  hash    bytea  NOT NULL CHECK (octet_length(hash) = 32),
+  archive text   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.anchor_tasks (
+  task_id    bytea  PRIMARY KEY,
+  session_id bytea  NOT NULL,
+  chunk      bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anchor_tasks_by_session ON {s}.anchor_tasks (session_id);
+CREATE OR REPLACE FUNCTION {s}.taskjournal_delete_archived() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.seq > (SELECT coalesce(max(seq), 0) FROM {s}.anchor) THEN
+    RAISE EXCEPTION 'taskjournal events are immutable' USING ERRCODE = 'restrict_violation';
+  END IF;
+  RETURN OLD;
+END $$;
+DROP TRIGGER IF EXISTS events_no_delete ON {s}.events;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON {s}.events
+  FOR EACH ROW EXECUTE FUNCTION {s}.taskjournal_delete_archived();
+)sql";
+
 enum class Found { Nothing, Journal };
 
 // Classifies what the schema holds; throws for anything that is not a usable journal.
@@ -197,6 +222,10 @@ std::string ensure_schema(Connection& conn, bool create) {
     throw;
   }
   return schema;
+}
+
+std::string anchor_schema_sql(const std::string& quoted) {
+  return replace_all(kAnchorSchemaSql, "{s}", quoted);
 }
 
 }  // namespace taskjournal::store::postgres

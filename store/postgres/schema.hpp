@@ -62,4 +62,8 @@ std::string ensure_schema(Connection& conn, bool create = true);
 /// `name` quoted as an SQL identifier ("a""b").
 std::string quote_identifier(const std::string& name);
 
+/// The tables an archive adds (README "Archiving"), and the delete trigger that lets the archived
+/// prefix go: `quoted` is the quoted schema. Idempotent.
+std::string anchor_schema_sql(const std::string& quoted);
+
 }  // namespace taskjournal::store::postgres

@@ -83,6 +83,26 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
 )sql";
 
+// Created by the first archive (schema version 2): the anchor, and the immutability trigger
+// replaced by one that lets the archived prefix go (and nothing after it).
+const char* const kAnchorSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS anchor (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  seq     INTEGER NOT NULL,
+  hash    BLOB    NOT NULL,
+  archive TEXT    NOT NULL
+);
+DROP TRIGGER IF EXISTS events_no_delete;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+  WHEN old.seq > (SELECT coalesce(max(seq), 0) FROM anchor)
+  BEGIN SELECT RAISE(ABORT, 'taskjournal events are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS anchor_no_delete BEFORE DELETE ON anchor
+  BEGIN SELECT RAISE(ABORT, 'the taskjournal anchor cannot be removed'); END;
+CREATE TRIGGER IF NOT EXISTS anchor_forward BEFORE UPDATE ON anchor
+  WHEN new.seq < old.seq
+  BEGIN SELECT RAISE(ABORT, 'the taskjournal anchor only moves forward'); END;
+)sql";
+
 const char* const kCheckpointSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS checkpoints (
   seq        INTEGER PRIMARY KEY,
@@ -330,6 +350,13 @@ class SqliteEngine final : public Engine {
   void append(const EventRow& row) override;
   void commit() override;
   void rollback() noexcept override;
+  std::optional<Anchor> anchor() override;
+  void archive_prefix(const Anchor& anchor, const std::vector<AnchorTask>& tasks) override;
+  void scan_checkpoint_chunk(
+      std::uint64_t seq, std::int64_t n,
+      const std::function<void(std::string_view, std::string_view)>& sink) override;
+  std::uint64_t stored_bytes() override;
+  void compact() override;
   void raise_schema_version(int version) override {
     ensure_in_write("raise the schema version");
     guarded(config_.location, "raise the schema version", [&] {
@@ -725,14 +752,19 @@ bool SqliteEngine::write_checkpoint(const CheckpointInfo& info, std::int64_t cre
       head.bind(6, static_cast<std::int64_t>(info.messages));
       head.bind(7, created_at);
       head.exec();
+      // The anchor's checkpoint is never pruned: the live events begin after it.
+      const std::string anchored =
+          db.tableExists("anchor") ? " AND seq NOT IN (SELECT seq FROM anchor)" : "";
       SQLite::Statement prune_chunks(db,
                                      "DELETE FROM checkpoint_chunks WHERE seq NOT IN "
-                                     "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)");
+                                     "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)" +
+                                         anchored);
       prune_chunks.bind(1, keep);
       prune_chunks.exec();
       SQLite::Statement prune(db,
                               "DELETE FROM checkpoints WHERE seq NOT IN "
-                              "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)");
+                              "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?)" +
+                                  anchored);
       prune.bind(1, keep);
       prune.exec();
       return true;
@@ -798,6 +830,73 @@ void SqliteEngine::ensure_in_write(std::string_view doing) {
                     (rolled_back ? "the write transaction was rolled back after an earlier failure"
                                  : "no write transaction is open"));
   }
+}
+
+std::optional<Anchor> SqliteEngine::anchor() {
+  return guarded_read(config_.location, "read the anchor", [&]() -> std::optional<Anchor> {
+    if (!sql_->db.tableExists("anchor")) return std::nullopt;
+    SQLite::Statement q(sql_->db, "SELECT seq, hash, archive FROM anchor WHERE id = 1");
+    if (!q.executeStep()) return std::nullopt;
+    return Anchor{.seq = static_cast<std::uint64_t>(q.getColumn(0).getInt64()),
+                  .hash = std::string(column_bytes(q.getColumn(1))),
+                  .archive = q.getColumn(2).getString()};
+  });
+}
+
+void SqliteEngine::scan_checkpoint_chunk(
+    std::uint64_t seq, std::int64_t n,
+    const std::function<void(std::string_view, std::string_view)>& sink) {
+  guarded_read(config_.location, "read checkpoint", [&] {
+    SQLite::Statement q(sql_->db,
+                        "SELECT data, digest FROM checkpoint_chunks WHERE seq = ? AND n = ?");
+    q.bind(1, static_cast<std::int64_t>(seq));
+    q.bind(2, n);
+    if (q.executeStep()) sink(column_bytes(q.getColumn(0)), column_bytes(q.getColumn(1)));
+  });
+}
+
+std::uint64_t SqliteEngine::stored_bytes() {
+  std::uint64_t total = 0;
+  for (const char* suffix : {"", "-wal"}) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(config_.location + suffix, ec);
+    if (!ec) total += size;
+  }
+  return total;
+}
+
+// The views hold every task in memory: the anchor's tasks need no index here.
+void SqliteEngine::archive_prefix(const Anchor& anchor, const std::vector<AnchorTask>&) {
+  ensure_in_write("archive the prefix");
+  guarded(config_.location, "archive the prefix", [&] {
+    auto& db = sql_->db;
+    db.exec(kAnchorSchemaSql);
+    SQLite::Statement set(db,
+                          "INSERT INTO anchor (id, seq, hash, archive) VALUES (1, ?, ?, ?) "
+                          "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+                          "hash = excluded.hash, archive = excluded.archive");
+    set.bind(1, static_cast<std::int64_t>(anchor.seq));
+    set.bind(2, anchor.hash.data(), static_cast<int>(anchor.hash.size()));
+    set.bind(3, anchor.archive);
+    set.exec();
+    SQLite::Statement drop(db, "DELETE FROM events WHERE seq <= ?");
+    drop.bind(1, static_cast<std::int64_t>(anchor.seq));
+    drop.exec();
+    if (db.tableExists("checkpoints")) {
+      for (const char* table : {"checkpoint_chunks", "checkpoints"}) {
+        SQLite::Statement old(db, std::string("DELETE FROM ") + table + " WHERE seq < ?");
+        old.bind(1, static_cast<std::int64_t>(anchor.seq));
+        old.exec();
+      }
+    }
+  });
+}
+
+void SqliteEngine::compact() {
+  guarded(config_.location, "compact", [&] {
+    sql_->db.exec("VACUUM");
+    sql_->db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  });
 }
 
 void SqliteEngine::commit() {

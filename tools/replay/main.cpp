@@ -88,14 +88,17 @@ const std::vector<Command>& commands() {
        "  comes.\n"},
       {"verify",
        {"FILE"},
-       {{"--digest", true}, kJson, kBusy},
-       "usage: taskjournal-replay verify FILE [--digest SEQ:HASH] [--json]\n"
+       {{"--digest", true}, {"--archive", true}, kJson, kBusy},
+       "usage: taskjournal-replay verify FILE [--digest SEQ:HASH] [--archive ARCHIVE] [--json]\n"
        "  Re-reads every event: gap-free sequence, hash chain, known versions and types, payloads\n"
        "  that decode, lifecycle invariants along the fold, and a registry opened on FILE giving\n"
        "  the same views as the fold. Prints a one-line verdict (and each problem after it);\n"
        "  exits 0 only when everything holds. With --digest (saved from `digest`), also that\n"
        "  event SEQ still has hash HASH: the journal holds exactly that prefix, so removed newest\n"
-       "  events are caught, which the chain alone cannot see.\n"},
+       "  events are caught, which the chain alone cannot see. An archived journal verifies\n"
+       "  from its anchor; with --archive, also that ARCHIVE verifies on its own and that the\n"
+       "  two chain into one unbroken history (the anchor's event and hash, and the archive's\n"
+       "  fold equal to the anchor's checkpoint).\n"},
       {"digest",
        {"FILE"},
        {kJson, kBusy},
@@ -130,6 +133,18 @@ const std::vector<Command>& commands() {
        "  10000). Checkpoints are not copied (a cache of the views; a registry opening DST\n"
        "  folds the events). Then checks that DST's digest equals SRC's and verifies DST\n"
        "  as `verify` does; exits 0 only if both hold.\n"},
+      {"archive",
+       {"FILE"},
+       {{"--before-seq", true}, {"--to", true}, {"--no-compact", false}, kJson, kBusy},
+       "usage: taskjournal-replay archive FILE --before-seq N --to ARCHIVE [--no-compact] "
+       "[--json]\n"
+       "  Moves the events 1..N (N at most the newest) of the SQLite journal FILE into ARCHIVE\n"
+       "  (created, or an earlier archive of FILE, which they are appended to) and leaves in\n"
+       "  FILE an anchor: the checkpoint of event N and its hash, from which FILE opens, folds\n"
+       "  and verifies on its own. Then VACUUMs FILE (not with --no-compact) and verifies\n"
+       "  FILE with --archive ARCHIVE; exits 0 only if that holds. Writers of FILE keep\n"
+       "  working (they wait for the deletion and the VACUUM); a crash leaves FILE as it was\n"
+       "  or archived, and running the command again finishes the work.\n"},
   };
   return list;
 }
@@ -150,6 +165,7 @@ constexpr std::string_view kUsage =
     "  export FILE           every task with its messages as JSON lines\n"
     "  follow FILE           print events as they are appended, until interrupted\n"
     "  copy SRC DST          copy a journal event by event (files or URIs), then verify the copy\n"
+    "  archive FILE          move the events up to --before-seq N into --to ARCHIVE\n"
     "\n"
     "summary, tasks, show and history take --as-of-seq N (the views after event N) and\n"
     "--as-of TIME (RFC 3339: the views after the last event recorded at or before TIME), one\n"
@@ -732,6 +748,7 @@ int cmd_verify(const Args& args) {
           *text + "'"};
     }
   }
+  if (auto archive = args.get("--archive")) options.archive = std::string(*archive);
   auto ctx = open_journal(args);
   Progress progress("verify");
   options.progress = progress.callback(", comparing with a registry's views");
@@ -759,6 +776,10 @@ int print_verify(const tj::VerifyReport& report) {
                 << ": the registry's views restored from it equal the fold\n";
     }
     for (const auto& why : report.ignored_checkpoints) std::cout << "warning: " << why << '\n';
+    if (report.ok() && report.archived_through != 0) {
+      std::cout << "anchor: the events up to " << report.archived_through
+                << " are archived; the fold began from the anchor's checkpoint\n";
+    }
   };
   auto digest_line = [&] {
     if (report.ok() && report.digest) {
@@ -930,6 +951,48 @@ int cmd_copy(const Args& args) {
   return ok ? 0 : 1;
 }
 
+// The archive, then `verify FILE --archive ARCHIVE`.
+int cmd_archive(const Args& args) {
+  tj::ArchiveOptions options{.busy_timeout = busy_timeout_of(args)};
+  const auto before = args.get("--before-seq");
+  const auto to = args.get("--to");
+  if (!before || !to) {
+    throw UsageError{"archive needs --before-seq N and --to ARCHIVE", args.command};
+  }
+  options.before_seq = parse_count("--before-seq", *before);
+  if (options.before_seq == 0) {
+    throw UsageError{"option --before-seq needs at least 1 (the last event to archive)",
+                     args.command};
+  }
+  options.compact = !args.has("--no-compact");
+  const std::string& file = args.positionals[0];
+  Progress progress("archive");
+  options.progress = progress.callback();
+  const auto result = tj::archive_journal(file, std::string(*to), options);
+  progress.clear();
+
+  auto reader = open_reader(file, options.busy_timeout);
+  Progress verify_progress("verify");
+  const auto report =
+      reader.verify({.progress = verify_progress.callback(", comparing with a registry's views"),
+                     .archive = result.archive});
+  verify_progress.clear();
+  if (args.has("--json")) {
+    std::cout << R"({"ok":)" << (report.ok() ? "true" : "false") << R"(,"journal":)"
+              << tj::json_string(result.journal) << R"(,"archive":)"
+              << tj::json_string(result.archive) << R"(,"archived_through":)"
+              << result.archived_through << R"(,"events_archived":)" << result.events_archived
+              << R"(,"bytes_before":)" << result.bytes_before << R"(,"bytes_after":)"
+              << result.bytes_after << R"(,"verify":)" << tj::to_json(report) << "}\n";
+    return report.ok() ? 0 : 1;
+  }
+  std::cout << "archived " << result.events_archived << " events; the events up to "
+            << result.archived_through << " are in " << result.archive << "\n  " << result.journal
+            << ": " << result.bytes_before << " -> " << result.bytes_after << " bytes\n";
+  std::cout << "FILE with --archive: ";
+  return print_verify(report);
+}
+
 int run(const Args& args) {
   const std::string_view name = args.command->name;
   if (name == "summary") return cmd_summary(args);
@@ -940,6 +1003,7 @@ int run(const Args& args) {
   if (name == "digest") return cmd_digest(args);
   if (name == "export") return cmd_export(args);
   if (name == "copy") return cmd_copy(args);
+  if (name == "archive") return cmd_archive(args);
   return cmd_follow(args);
 }
 
