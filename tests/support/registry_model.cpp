@@ -1,5 +1,7 @@
 #include "support/registry_model.hpp"
 
+#include <algorithm>
+
 namespace taskjournal::testing::model {
 
 std::ostream& operator<<(std::ostream& os, const Op& op) {
@@ -53,6 +55,8 @@ std::ostream& operator<<(std::ostream& os, const Op& op) {
           os << ", ";
           quoted(os, o.task);
           os << ")";
+        } else if constexpr (std::is_same_v<O, PruneOp>) {
+          os << "prune_terminal(" << o.ttl.count() << "s, " << o.limit << ")";
         } else {
           os << "close and reopen";
         }
@@ -60,6 +64,18 @@ std::ostream& operator<<(std::ostream& os, const Op& op) {
       op);
   return os;
 }
+
+}  // namespace taskjournal::testing::model
+
+namespace taskjournal {
+std::ostream& operator<<(std::ostream& os, const PrunedTask& v) {
+  print_detail::Fields(os, "PrunedTask")("session_id", v.session_id)("task_id", v.task_id)
+      .opt("result_path", v.result_path);
+  return os;
+}
+}  // namespace taskjournal
+
+namespace taskjournal::testing::model {
 
 std::ostream& operator<<(std::ostream& os, const Answer& a) {
   std::visit(
@@ -107,9 +123,36 @@ bool is_generated_message_ref(const std::string& id) { return id.rfind("tmsg_#",
 bool valid(const Model& m, const Op& op) {
   if (const auto* c = std::get_if<CreateOp>(&op);
       c && c->input.id && is_generated_task_ref(*c->input.id)) {
-    return m.tasks.contains(*c->input.id);
+    return m.tasks.contains(*c->input.id) || m.pruned.contains(*c->input.id);
   }
   return true;
+}
+
+std::vector<PrunedTask> prune_candidates(const Model& m, Timestamp now, std::chrono::seconds ttl,
+                                         std::uint32_t limit) {
+  struct Candidate {
+    Timestamp finished_at;
+    const SessionTask* task;
+  };
+  std::vector<Candidate> found;
+  const Timestamp cutoff = now - ttl;
+  for (const auto& [id, e] : m.tasks) {
+    const SessionTask& t = e.task;
+    if (!is_terminal(t.state)) continue;
+    // A terminal task always has finished_at (lifecycle invariant); without, it is never old.
+    if (t.finished_at && *t.finished_at < cutoff) found.push_back({*t.finished_at, &t});
+  }
+  std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
+    return a.finished_at != b.finished_at ? a.finished_at < b.finished_at : a.task->id < b.task->id;
+  });
+  const std::size_t n = std::min<std::size_t>({found.size(), limit, 1000});
+  std::vector<PrunedTask> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(PrunedTask{.session_id = found[i].task->session_id,
+                             .task_id = found[i].task->id,
+                             .result_path = found[i].task->result_path});
+  }
+  return out;
 }
 
 std::vector<SessionTask> list_of(const Model& m, const std::string& session,
@@ -191,6 +234,10 @@ Outcome step(Model& m, const Op& op) {
               } else {
                 out.answer = ErrorCode::Conflict;
               }
+              return;
+            }
+            if (m.pruned.contains(*in.id)) {  // ids are not reused, in any session (§4.11)
+              out.answer = ErrorCode::Conflict;
               return;
             }
           }
@@ -321,12 +368,27 @@ Outcome step(Model& m, const Op& op) {
           out.answer = std::move(list);
         } else if constexpr (std::is_same_v<O, HistoryOp>) {
           std::vector<events::Event> list;
-          if (m.find(o.session, o.task)) {
+          const auto pruned = m.pruned.find(o.task);
+          if (m.find(o.session, o.task) ||
+              (pruned != m.pruned.end() && pruned->second == o.session)) {
             for (const auto& ev : m.journal) {
               if (ev.task_id == o.task && ev.session_id == o.session) list.push_back(ev);
             }
           }
           out.answer = std::move(list);
+        } else if constexpr (std::is_same_v<O, PruneOp>) {
+          if (o.ttl.count() <= 0 || o.limit == 0) {
+            out.answer = ErrorCode::InvalidArgument;
+            return;
+          }
+          std::vector<PrunedTask> gone = prune_candidates(m, now, o.ttl, o.limit);
+          for (const auto& p : gone) {
+            detail::append(m, now, p.session_id, p.task_id, events::TaskPruned{});
+            m.tasks.erase(p.task_id);
+            m.order.erase(std::find(m.order.begin(), m.order.end(), p.task_id));
+            m.pruned.emplace(p.task_id, p.session_id);
+          }
+          out.answer = std::move(gone);  // and no notification
         } else {
           out.answer = std::monostate{};
         }
@@ -335,7 +397,7 @@ Outcome step(Model& m, const Op& op) {
   return out;
 }
 
-rc::Gen<Op> op_gen(const Model& m, bool allow_reopen) {
+rc::Gen<Op> op_gen(const Model& m, bool allow_reopen, bool allow_prune) {
   struct Ref {
     std::string id, session;
     std::int32_t attempt;
@@ -354,9 +416,11 @@ rc::Gen<Op> op_gen(const Model& m, bool allow_reopen) {
     }
     refs.push_back(std::move(r));
   }
+  // Pruned tasks stay targets: each call must then behave as for a missing task (§4.11).
+  for (const auto& [id, session] : m.pruned) refs.push_back(Ref{id, session, 1, std::nullopt, {}});
   const int generated = m.generated_tasks;
 
-  return rc::gen::exec([refs, all_messages, generated, allow_reopen]() -> Op {
+  return rc::gen::exec([refs, all_messages, generated, allow_reopen, allow_prune]() -> Op {
     // (session, task, the Ref if the task exists)
     // Which existing tasks a target should preferably be picked from.
     enum class Prefer { Any, WithMessages, AwaitingAnswer };
@@ -395,7 +459,8 @@ rc::Gen<Op> op_gen(const Model& m, bool allow_reopen) {
                                                          {5, 5},
                                                          {3, 6},
                                                          {1, 7},
-                                                         {allow_reopen ? 1u : 0u, 8}});
+                                                         {allow_reopen ? 1u : 0u, 8},
+                                                         {allow_prune ? 4u : 0u, 9}});
     switch (which_op) {
       case 0: {  // create: no id, a pool id, or the id of an existing task (any session)
         CreateOp op{*create_input()};
@@ -463,6 +528,20 @@ rc::Gen<Op> op_gen(const Model& m, bool allow_reopen) {
         auto [session, task, ref] = target(Prefer::Any);
         return HistoryOp{session, task};
       }
+      case 9: {
+        // Ticks are about a second apart: a ttl of a few seconds prunes the tasks finished more
+        // than that many operations ago. Sometimes a bad ttl or limit (InvalidArgument).
+        PruneOp op;
+        op.ttl = std::chrono::seconds{*rc::gen::weightedOneOf<std::int64_t>(
+            {{20, uniform<std::int64_t>(1, 6)},
+             {3, uniform<std::int64_t>(12, 120)},
+             {1, rc::gen::element<std::int64_t>(0, -1, -3600)}})};
+        op.limit = *rc::gen::weightedOneOf<std::uint32_t>({{8, uniform<std::uint32_t>(1, 4)},
+                                                           {4, rc::gen::just<std::uint32_t>(100)},
+                                                           {2, rc::gen::just<std::uint32_t>(5000)},
+                                                           {1, rc::gen::just<std::uint32_t>(0)}});
+        return op;
+      }
       default:
         return ReopenOp{};
     }
@@ -481,9 +560,9 @@ class Coverage {
   }
   void count(const Op& op, const Outcome& o) {
     if (!enabled_) return;
-    static constexpr const char* kNames[] = {"create",        "update",         "get",
-                                             "list",          "request_cancel", "record_message",
-                                             "list_messages", "history",        "reopen"};
+    static constexpr const char* kNames[] = {
+        "create",         "update",        "get",     "list",   "request_cancel",
+        "record_message", "list_messages", "history", "reopen", "prune_terminal"};
     std::string label = kNames[op.index()];
     std::visit(
         [&](const auto& v) {
@@ -547,10 +626,14 @@ std::string run_step(Model& m, Sut& sut, const Op& op, std::size_t which, const 
 }
 
 std::string compare_views(const Model& m, Sut& sut, std::size_t which) {
-  Registry& r = sut.registry(which);
+  return compare_views(m, sut, sut.registry(which));
+}
+
+std::string compare_views(const Model& m, const Sut& sut, Registry& r) {
   std::ostringstream why;
   std::vector<std::string> sessions = session_pool();
   for (const auto& [id, e] : m.tasks) sessions.push_back(e.task.session_id);
+  for (const auto& [id, session] : m.pruned) sessions.push_back(session);
   for (const auto& session : sessions) {
     const Answer want = sut.real(list_of(m, session));
     const Answer got = r.list(session);
@@ -567,22 +650,47 @@ std::string compare_views(const Model& m, Sut& sut, std::size_t which) {
       return why.str();
     }
   }
+  for (const auto& [id, session] : m.pruned) {
+    const std::string real = sut.real_task(id);
+    if (const auto task = r.get(session, real)) {
+      why << "get(" << id << ") of a pruned task gives " << *task;
+      return why.str();
+    }
+    if (const Answer got = r.list_messages(session, real);
+        got != Answer(std::vector<TaskMessage>{})) {
+      why << "list_messages(" << id << ") of a pruned task gives " << got;
+      return why.str();
+    }
+    std::vector<events::Event> own;
+    for (const auto& ev : m.journal) {
+      if (ev.task_id == id && ev.session_id == session) own.push_back(ev);
+    }
+    const Answer got = r.history(session, real);
+    const Answer want = sut.real(Answer(std::move(own)));
+    if (got != want) {
+      why << "history(" << id << ") of a pruned task differs\n  registry: " << got
+          << "\n  model:    " << want;
+      return why.str();
+    }
+  }
   return {};
 }
 
-rc::Gen<CommandPtr> command_gen(const Model& m, std::size_t registries, bool allow_reopen) {
+rc::Gen<CommandPtr> command_gen(const Model& m, std::size_t registries, bool allow_reopen,
+                                bool allow_prune) {
   return rc::gen::apply(
       [](Op op, std::size_t which) -> CommandPtr {
         return std::make_shared<const OpCommand>(std::move(op), which);
       },
-      op_gen(m, allow_reopen),
+      op_gen(m, allow_reopen, allow_prune),
       registries > 1 ? uniform<std::size_t>(0, registries) : rc::gen::just<std::size_t>(0));
 }
 
-Model run_commands(Sut& sut, bool allow_reopen) {
+Model run_commands(Sut& sut, bool allow_reopen, bool allow_prune) {
   const std::size_t registries = sut.size();
-  const auto commands = *rc::state::gen::commands(
-      Model{}, [=](const Model& m) { return command_gen(m, registries, allow_reopen); });
+  const auto commands = *rc::state::gen::commands(Model{}, [=](const Model& m) {
+    return command_gen(m, registries, allow_reopen, allow_prune);
+  });
   rc::state::runAll(commands, Model{}, sut);
   Model m;
   rc::state::applyAll(commands, m);
@@ -639,6 +747,10 @@ Answer Sut::real(const Answer& a) const {
         } else if constexpr (std::is_same_v<V, std::vector<events::Event>>) {
           std::vector<JournalEntry> out;
           for (const auto& e : v) out.push_back(entry(e));
+          return out;
+        } else if constexpr (std::is_same_v<V, std::vector<PrunedTask>>) {
+          std::vector<PrunedTask> out = v;
+          for (auto& p : out) p.task_id = real_task(p.task_id);
           return out;
         } else {
           return v;
@@ -700,6 +812,8 @@ Answer Sut::execute(const Op& op, std::size_t which, const Answer& expected) {
                                    after ? std::optional<std::string_view>(*after) : std::nullopt);
           } else if constexpr (std::is_same_v<O, HistoryOp>) {
             return r.history(o.session, real_task(o.task));
+          } else if constexpr (std::is_same_v<O, PruneOp>) {
+            return r.prune_terminal(o.ttl, o.limit);
           } else {
             reopen();
             return std::monostate{};

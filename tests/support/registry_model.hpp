@@ -72,18 +72,33 @@ struct HistoryOp {
   std::string session, task;
 };
 struct ReopenOp {};
+/// prune_terminal(ttl, limit) (docs/contract.md §4.11); generated only with allow_prune.
+struct PruneOp {
+  std::chrono::seconds ttl{1};  ///< bad input: ≤ 0
+  std::uint32_t limit = 100;    ///< bad input: 0
+};
 
 using Op = std::variant<CreateOp, UpdateOp, GetOp, ListOp, CancelOp, RecordOp, ListMessagesOp,
-                        HistoryOp, ReopenOp>;
+                        HistoryOp, ReopenOp, PruneOp>;
 
 std::ostream& operator<<(std::ostream& os, const Op& op);
+
+}  // namespace taskjournal::testing::model
+
+namespace taskjournal {
+/// PrunedTask{.session_id = …, .task_id = …, .result_path = …} (found by ADL when printing).
+std::ostream& operator<<(std::ostream& os, const PrunedTask& v);
+}  // namespace taskjournal
+
+namespace taskjournal::testing::model {
 
 // ---- Answers and notifications ------------------------------------------------------------------
 
 /// What a call returned. History is predicted as events (translated to JournalEntry by the Sut).
-using Answer = std::variant<std::monostate, ErrorCode, SessionTask, std::optional<SessionTask>,
-                            std::vector<SessionTask>, TaskMessage, std::vector<TaskMessage>,
-                            std::vector<events::Event>, std::vector<JournalEntry>>;
+using Answer =
+    std::variant<std::monostate, ErrorCode, SessionTask, std::optional<SessionTask>,
+                 std::vector<SessionTask>, TaskMessage, std::vector<TaskMessage>,
+                 std::vector<events::Event>, std::vector<JournalEntry>, std::vector<PrunedTask>>;
 
 std::ostream& operator<<(std::ostream& os, const Answer& a);
 
@@ -114,6 +129,9 @@ struct Model {
   };
   std::map<std::string, Entry> tasks;  // by (symbolic) id
   std::vector<std::string> order;      // ids in creation order
+  /// The tasks pruned (gone from `tasks` and `order`): id → session. Their events stay in
+  /// `journal` (history), and their ids are never created again (Conflict).
+  std::map<std::string, std::string> pruned;
   std::vector<events::Event> journal;  // every event written, in order
   int generated_tasks = 0;
   int generated_messages = 0;
@@ -132,8 +150,15 @@ bool is_generated_task_ref(const std::string& id);
 bool is_generated_message_ref(const std::string& id);
 
 /// False for an operation that shrinking made meaningless: a create that supplies the symbolic id
-/// of a generated task that does not exist (yet).
+/// of a generated task that does not exist (yet) and was not pruned.
 bool valid(const Model& m, const Op& op);
+
+/// The model's own rule of docs/contract.md §4.11 (not the library's): the terminal tasks whose
+/// finished_at is older than now − ttl, oldest finished_at first, ties by (symbolic) id, at most
+/// min(limit, 1000). The model's finished_at are all distinct (one operation per tick finishes at
+/// most one task), so the tie rule never decides and symbolic ids order like the real ones.
+std::vector<PrunedTask> prune_candidates(const Model& m, Timestamp now, std::chrono::seconds ttl,
+                                         std::uint32_t limit);
 
 /// CONTRACT §4 list on the model.
 std::vector<SessionTask> list_of(const Model& m, const std::string& session,
@@ -163,8 +188,10 @@ Outcome step(Model& m, const Op& op);
 
 /// An operation that is likely to hit something interesting in `m`: mostly existing tasks (in
 /// their own session, sometimes from a foreign one), replies to pending requests, fences near the
-/// current attempt, cursors naming this task's, another task's or no message.
-rc::Gen<Op> op_gen(const Model& m, bool allow_reopen = true);
+/// current attempt, cursors naming this task's, another task's or no message. With
+/// `allow_prune`, also prune_terminal with ttls of a few ticks (and sometimes bad arguments), and
+/// the other operations then target pruned tasks too.
+rc::Gen<Op> op_gen(const Model& m, bool allow_reopen = true, bool allow_prune = false);
 
 // ---- The system under test ----------------------------------------------------------------------
 
@@ -244,9 +271,12 @@ class Sut {
 /// description of the first difference.
 std::string run_step(Model& m, Sut& sut, const Op& op, std::size_t which, const Checks& checks);
 
-/// Compares every session's list and every task's messages of registry `which` with the model;
-/// "" when equal.
+/// Compares every session's list and every task's messages of registry `which` with the model,
+/// and for every pruned task that get() gives nothing, list_messages() is empty and history()
+/// is the model's (its events, task_pruned last); "" when equal.
 std::string compare_views(const Model& m, Sut& sut, std::size_t which);
+/// The same for any Registry on the Sut's journal (opened with other options, say).
+std::string compare_views(const Model& m, const Sut& sut, Registry& r);
 
 // ---- rc::state ----------------------------------------------------------------------------------
 
@@ -273,10 +303,11 @@ struct OpCommand : rc::state::Command<Model, Sut> {
 using CommandPtr = std::shared_ptr<const rc::state::Command<Model, Sut>>;
 
 /// Commands for a Sut of `registries` registries, each sent to one of them at random.
-rc::Gen<CommandPtr> command_gen(const Model& m, std::size_t registries, bool allow_reopen);
+rc::Gen<CommandPtr> command_gen(const Model& m, std::size_t registries, bool allow_reopen,
+                                bool allow_prune = false);
 
 /// Generates a command sequence (1 to max_size + 1 commands), runs it on `sut` with rc::state
 /// (shrinking removes commands), and returns the model after it.
-Model run_commands(Sut& sut, bool allow_reopen = true);
+Model run_commands(Sut& sut, bool allow_reopen = true, bool allow_prune = false);
 
 }  // namespace taskjournal::testing::model
