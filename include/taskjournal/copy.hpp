@@ -70,7 +70,7 @@ struct ArchiveOptions {
   /// As Options::busy_timeout, for both journals.
   std::chrono::milliseconds busy_timeout{5000};
   /// Give the space of the archived events back to the file system (SQLite VACUUM; other
-  /// writers wait meanwhile, up to their busy timeout).
+  /// writers wait meanwhile, up to their busy timeout; PostgreSQL's autovacuum does it there).
   bool compact = true;
   /// Progress of the copy into the archive, as CopyOptions::progress.
   ProgressCallback progress;
@@ -87,20 +87,19 @@ struct ArchiveResult {
   std::uint64_t bytes_after = 0;      ///< and after
 };
 
-/// Moves the events 1…min(before_seq, newest) of the SQLite journal `journal` into the journal
-/// `archive` (a file; created if missing, or an earlier archive of this journal, which the new
-/// events are appended to) and leaves in `journal` an anchor: the checkpoint of the last
+/// Moves the events 1…min(before_seq, newest) of the journal `journal` (a file or a PostgreSQL
+/// URI) into the journal `archive` (likewise; created if missing, or an earlier archive of this
+/// journal, which the new events are appended to) and leaves in `journal` an anchor: the checkpoint of the last
 /// archived event and that event's hash, from which the journal opens, folds and verifies on
 /// its own (README "Archiving"). Steps: fold and check the events up to there; store and read
 /// back that checkpoint; copy the events into the archive (each checked, resumable); then, in
 /// one transaction of the journal, record the anchor and delete the archived events and older
-/// checkpoints; then VACUUM (options.compact). A crash at any step leaves the journal as it was
+/// checkpoints; then, on SQLite, VACUUM (options.compact). A crash at any step leaves the journal as it was
 /// or archived, never unreadable; running the call again finishes the work. Writers of the
 /// journal keep working; they wait for the deletion and the VACUUM. Events of tasks still live
 /// may be archived: the anchor's checkpoint holds those tasks.
 ///
-/// Throws Error(Unsupported) for a PostgreSQL journal or archive (not built yet),
-/// Error(InvalidArgument) for before_seq 0 or an archive that is not this journal's (its events
+/// Throws Error(InvalidArgument) for before_seq 0 or an archive that is not this journal's (its events
 /// differ, or it lacks an earlier archived part), and what copy_journal and Registry::open
 /// throw.
 TASKJOURNAL_API ArchiveResult archive_journal(const std::string& journal,

@@ -138,7 +138,7 @@ const std::vector<Command>& commands() {
        {{"--before-seq", true}, {"--to", true}, {"--no-compact", false}, kJson, kBusy},
        "usage: taskjournal-replay archive FILE --before-seq N --to ARCHIVE [--no-compact] "
        "[--json]\n"
-       "  Moves the events 1..N (N at most the newest) of the SQLite journal FILE into ARCHIVE\n"
+       "  Moves the events 1..N (N at most the newest) of the journal FILE into ARCHIVE\n"
        "  (created, or an earlier archive of FILE, which they are appended to) and leaves in\n"
        "  FILE an anchor: the checkpoint of event N and its hash, from which FILE opens, folds\n"
        "  and verifies on its own. Then VACUUMs FILE (not with --no-compact) and verifies\n"
