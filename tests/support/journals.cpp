@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <mutex>
 
@@ -25,12 +26,38 @@ struct ProcessServer {
   }
 };
 
-PgServer& process_server() {
+// The socket directory of the server ctest started for the whole run (fixture pg_shared,
+// support/pg_shared_server.cpp), if the contract suites run on PostgreSQL, the file names one
+// and it accepts connections; empty otherwise (the process then starts a server of its own).
+// The tests in tests/postgres/ never share: some of them kill servers or every connection.
+std::string shared_server_dir() {
+#ifdef TASKJOURNAL_TEST_PG_SHARED_FILE
+  if (test_engine() != TestEngine::Postgresql) return {};
+  std::ifstream in(TASKJOURNAL_TEST_PG_SHARED_FILE);
+  std::string dir;
+  if (!std::getline(in, dir) || dir.empty()) return {};
+  try {
+    store::postgres::Connection probe("host=" + dir + " port=5432 dbname=postgres user=tj");
+    return dir;
+  } catch (const std::exception&) {
+    return {};  // a stale file of an earlier run
+  }
+#else
+  return {};
+#endif
+}
+
+std::string process_server_conninfo(const std::string& extra) {
   static ProcessServer s;
   static std::mutex mutex;
+  static const std::string shared = shared_server_dir();
   std::lock_guard lock(mutex);
+  if (!shared.empty()) {
+    std::string out = "host=" + shared + " port=5432 dbname=postgres user=tj";
+    return extra.empty() ? out : out + " " + extra;
+  }
   if (!s.server) s.server = std::make_unique<PgServer>();
-  return *s.server;
+  return s.server->conninfo(extra);
 }
 
 std::string schema_for(const TempDir& dir, std::string_view name) {
@@ -62,7 +89,7 @@ const char* engine_name(TestEngine engine) noexcept {
 }
 
 std::string test_server_conninfo(const std::string& extra) {
-  return process_server().conninfo(extra);
+  return process_server_conninfo(extra);
 }
 
 std::string JournalLocation::uri() const {

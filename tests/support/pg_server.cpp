@@ -258,13 +258,26 @@ PgServer::PgServer(PgServerOptions options) : options_(options) {
          << "port = 5432\n"
          << "fsync = " << on_off << "\n"
          << "full_page_writes = " << on_off << "\n"
-         << "max_connections = 40\n"
+         << "max_connections = " << options_.max_connections << "\n"
          << "shared_buffers = 32MB\n"
          << "max_wal_size = 256MB\n";
     if (!conf) throw std::runtime_error("pg_server: cannot write " + data_ + "/postgresql.conf");
   }
   start();
 }
+
+void PgServer::release() noexcept {
+  dir_.clear();
+  data_.clear();
+}
+
+PgServer::PgServer(Adopt, const std::string& dir)
+    : bindir_(find_bindir()),
+      dir_(dir),
+      data_(dir + "/data"),
+      as_postgres_user_(::geteuid() == 0) {}
+
+PgServer PgServer::adopt(const std::string& dir) { return PgServer(Adopt{}, dir); }
 
 PgServer::~PgServer() {
   try {

@@ -23,6 +23,8 @@ struct PgServerOptions {
   /// fsync, full_page_writes on: for tests of what survives a crash of the host. Off by default
   /// (a killed server still keeps everything written to the kernel).
   bool durable = false;
+  /// The server's max_connections.
+  int max_connections = 40;
 };
 
 class PgServer {
@@ -51,7 +53,17 @@ class PgServer {
   /// True while the postmaster runs.
   bool running() const;
 
+  /// Leaves the server running: the destructor will neither stop it nor remove its directory
+  /// (a server shared by a whole ctest run, support/pg_shared_server.cpp).
+  void release() noexcept;
+  /// A PgServer for the server an earlier process started and released in `dir`; its destructor
+  /// stops it and removes the directory.
+  static PgServer adopt(const std::string& dir);
+  PgServer(PgServer&&) = default;
+
  private:
+  struct Adopt {};
+  PgServer(Adopt, const std::string& dir);
   int postmaster_pid() const;
 
   PgServerOptions options_;
