@@ -89,18 +89,18 @@ struct ArchiveResult {
 
 /// Moves the events 1…min(before_seq, newest) of the journal `journal` (a file or a PostgreSQL
 /// URI) into the journal `archive` (likewise; created if missing, or an earlier archive of this
-/// journal, which the new events are appended to) and leaves in `journal` an anchor: the checkpoint of the last
-/// archived event and that event's hash, from which the journal opens, folds and verifies on
-/// its own (README "Archiving"). Steps: fold and check the events up to there; store and read
-/// back that checkpoint; copy the events into the archive (each checked, resumable); then, in
-/// one transaction of the journal, record the anchor and delete the archived events and older
-/// checkpoints; then, on SQLite, VACUUM (options.compact). A crash at any step leaves the journal as it was
-/// or archived, never unreadable; running the call again finishes the work. Writers of the
-/// journal keep working; they wait for the deletion and the VACUUM. Events of tasks still live
+/// journal, which the new events are appended to) and leaves in `journal` an anchor: the checkpoint
+/// of the last archived event and that event's hash, from which the journal opens, folds and
+/// verifies on its own (README "Archiving"). Steps: fold and check the events up to there; store
+/// and read back that checkpoint; copy the events into the archive (each checked, resumable); then,
+/// in one transaction of the journal, record the anchor and delete the archived events and older
+/// checkpoints; then, on SQLite, VACUUM (options.compact). A crash at any step leaves the journal
+/// as it was or archived, never unreadable; running the call again finishes the work. Writers of
+/// the journal keep working; they wait for the deletion and the VACUUM. Events of tasks still live
 /// may be archived: the anchor's checkpoint holds those tasks.
 ///
-/// Throws Error(InvalidArgument) for before_seq 0 or an archive that is not this journal's (its events
-/// differ, or it lacks an earlier archived part), and what copy_journal and Registry::open
+/// Throws Error(InvalidArgument) for before_seq 0 or an archive that is not this journal's (its
+/// events differ, or it lacks an earlier archived part), and what copy_journal and Registry::open
 /// throw.
 TASKJOURNAL_API ArchiveResult archive_journal(const std::string& journal,
                                               const std::string& archive,
