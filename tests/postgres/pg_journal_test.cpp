@@ -46,7 +46,8 @@ TEST(PgJournal, SchemaIsCreatedOnFirstUseAndFoundBySecondOpen) {
   EXPECT_EQ(sql_text(s.conninfo,
                      "SELECT application_id || ' ' || schema_version FROM "
                      "taskjournal_meta"),
-            std::to_string(store::kApplicationId) + " " + std::to_string(store::kSchemaVersion));
+            std::to_string(store::kApplicationId) + " " +
+                std::to_string(store::kNewJournalSchemaVersion));
   const auto tables = table_count(s.admin, s.name);
   EXPECT_GE(tables, 3);
 
