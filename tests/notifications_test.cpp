@@ -20,6 +20,7 @@
 
 #include "support/errors.hpp"
 #include "support/journals.hpp"
+#include "support/watchdog.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
 
@@ -52,27 +53,8 @@ using taskjournal::testing::fresh_journal;
 using taskjournal::testing::journal_at;
 using taskjournal::testing::open_reader;
 using taskjournal::testing::open_registry;
+using taskjournal::testing::within_seconds;
 using ::testing::ElementsAre;
-
-/// Runs `f` in another thread and aborts the test binary if it does not finish in time (a
-/// deadlock would otherwise hang the suite). Rethrows what `f` threw.
-void within_seconds(int seconds, std::function<void()> f) {
-  auto done = std::make_shared<std::promise<void>>();
-  auto future = done->get_future();
-  std::thread([done, f = std::move(f)] {
-    try {
-      f();
-      done->set_value();
-    } catch (...) {
-      done->set_exception(std::current_exception());
-    }
-  }).detach();
-  if (future.wait_for(std::chrono::seconds(seconds)) == std::future_status::timeout) {
-    std::fprintf(stderr, "call did not finish within %d s: deadlock?\n", seconds);
-    std::abort();
-  }
-  future.get();
-}
 
 CreateSessionTask input(std::string id, TaskWakePolicy policy = TaskWakePolicy::Silent,
                         SessionTaskState state = SessionTaskState::Queued) {
@@ -756,7 +738,7 @@ TEST(Subscribers, SlotMayReadTheRegistry) {
   });
   Subscription sub2 = reg.on_transition(
       [&](TaskTransition, const SessionTask& t) { (void)reg.list_messages(t.session_id, t.id); });
-  within_seconds(20, [&] {
+  within_seconds(20, "create with slots that call the registry", [&] {
     reg.create(input("task_1"));
     reg.update("sess_1", "task_1", SessionTaskUpdate{.state = SessionTaskState::Succeeded});
   });
@@ -777,7 +759,7 @@ TEST(Subscribers, SlotMayWriteToTheRegistry) {
   });
   std::vector<std::string> events;
   Subscription rec = reg.on_event([&](const RegistryEvent& e) { events.push_back(e.type); });
-  within_seconds(20, [&] {
+  within_seconds(20, "calls with slots that call the registry", [&] {
     reg.create(input("task_1", TaskWakePolicy::OnActivity, SessionTaskState::Running));
     reg.record_message("sess_1", "task_1", NewTaskMessage::outbound_text("report"));
   });
