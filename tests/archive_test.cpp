@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -369,8 +370,10 @@ TEST(Archive, LiveJournalOpensAndVerifiesFromItsAnchor) {
   EXPECT_FALSE(result.archive.empty());
   Registry reg = env.open();
   EXPECT_EQ(reg.last_seq(), newest);
-  EXPECT_EQ(reg.open_report().checkpoint_seq, n);
-  EXPECT_EQ(reg.open_report().events_folded, newest - n);
+  if (test_engine() == TestEngine::Sqlite) {  // a PostgreSQL registry folds nothing at open
+    EXPECT_EQ(reg.open_report().checkpoint_seq, n);
+    EXPECT_EQ(reg.open_report().events_folded, newest - n);
+  }
   const VerifyReport report = env.reader().verify();
   EXPECT_TRUE(report.ok()) << problems(report);
   EXPECT_EQ(report.archived_through, n);
@@ -846,8 +849,10 @@ TEST(ArchiveOpen, OpenFromCheckpointFalseStillOpensFromTheAnchor) {
   env.archive_through(newest / 2);
   Registry reg = env.open(Options{.open_from_checkpoint = false});
   EXPECT_EQ(views_of(reg), before.views);
-  EXPECT_EQ(reg.open_report().checkpoint_seq, newest / 2);
-  EXPECT_EQ(reg.open_report().events_folded, newest - newest / 2);
+  if (test_engine() == TestEngine::Sqlite) {  // a PostgreSQL registry folds nothing at open
+    EXPECT_EQ(reg.open_report().checkpoint_seq, newest / 2);
+    EXPECT_EQ(reg.open_report().events_folded, newest - newest / 2);
+  }
 }
 
 TEST(ArchiveOpen, ReadOnlyRegistryOpensAnArchivedJournal) {
@@ -1318,9 +1323,13 @@ TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) 
   // die between), and is killed after a random delay: before it started, while it copies, while
   // it deletes, while it compacts, or after it finished.
   std::mt19937 random(20261202);
-  std::uniform_int_distribution<int> delay_us(0, 120'000);
+  // Delays spread evenly on a log scale, 0.1 ms to 200 ms: as many kills while the child starts
+  // and copies as while it deletes and compacts.
+  std::uniform_real_distribution<double> log_delay(std::log(100.0), std::log(200'000.0));
+  const auto delay_us = [&](std::mt19937& r) { return std::llround(std::exp(log_delay(r))); };
   constexpr int kKills = 20;
-  int finished = 0;
+  int finished = 0, mid_copy = 0, archived = 0;
+  std::uint64_t anchor = 0;
   for (int i = 0; i < kKills; ++i) {
     const std::uint64_t before_seq = newest * static_cast<std::uint64_t>(i + 1) / (kKills + 1);
     const JournalLocation live = env.live, archive = env.archive;
@@ -1333,12 +1342,27 @@ TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) 
     ::kill(pid, SIGKILL);
     const int status = wait_child(pid);
     if (exited_ok(status)) ++finished;
-    expect_intact(env, views, newest,
-                  "after kill " + std::to_string(i) + " (archiving through " +
-                      std::to_string(before_seq) + ")");
+    const std::string context = "after kill " + std::to_string(i) + " (archiving through " +
+                                std::to_string(before_seq) + ")";
+    expect_intact(env, views, newest, context);
     if (HasFailure()) return;
+    // As it was, or archived: nothing in between.
+    const std::uint64_t now = env.reader().verify().archived_through;
+    EXPECT_TRUE(now == anchor || now == before_seq) << context << ": anchor " << now;
+    std::uint64_t in_archive = 0;
+    try {
+      in_archive = open_reader(env.archive).newest_seq();
+    } catch (const Error&) {  // not created yet
+    }
+    if (now == before_seq && now != anchor) ++archived;
+    if (now == anchor && in_archive > anchor && in_archive < before_seq) ++mid_copy;
+    anchor = now;
   }
-  std::printf("%d of %d archiving children finished before their kill\n", finished, kKills);
+  // Where the kills fell (random: reported, not asserted).
+  std::printf(
+      "of %d kills: %d after the child finished, %d left the journal archived, %d fell "
+      "while the archive was copied\n",
+      kKills, finished, archived, mid_copy);
 
   const ArchiveResult result = env.archive_through(newest - 100);
   EXPECT_EQ(result.archived_through, newest - 100);
