@@ -842,6 +842,56 @@ TEST(ArchiveElsewhere, RegistryOfAnotherProcessThatHadNotCaughtUpKeepsWorking) {
   EXPECT_TRUE(env.verify_with_archive().ok());
 }
 
+TEST(ArchiveElsewhere, WatchingRegistryIsStillNotifiedOfOthersWritesAfterTheArchive) {
+  Env env;
+  populate(env, 6);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> created;
+  Registry watching = env.open(Options{.watch = 20ms});
+  const auto sub = watching.on_event([&](const taskjournal::RegistryEvent& e) {
+    std::lock_guard lock(mutex);
+    if (e.type == "task.created") created.push_back(e.task_id);
+    changed.notify_all();
+  });
+  ASSERT_TRUE(watching.get("sess_c", "task_0000"));
+  std::uint64_t newest = 0;
+  {
+    Registry writer = env.open();
+    write_tasks(writer, env.clock, "more", 6, 3);
+    newest = writer.last_seq();
+  }
+  env.archive_through(newest);
+  Registry writer = env.open();
+  writer.create(input("sess_a", "after_archive"));
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(changed.wait_for(lock, kLong, [&] {
+    return std::find(created.begin(), created.end(), "after_archive") != created.end();
+  })) << "the watching registry was not notified after the archive";
+  lock.unlock();
+  EXPECT_EQ(views_of(watching), views_of(writer));
+}
+
+TEST(ArchiveElsewhere, ReaderOpenedBeforeTheArchiveReadsTheJournalAfterIt) {
+  Env env;
+  const std::uint64_t newest = populate(env, 10);
+  JournalReader reader = env.reader();
+  const JournalSnapshot before = reader.replay();
+  const std::vector<JournalEvent> events = events_of(reader);
+
+  env.archive_through(newest / 2);
+
+  // "Every call reads the file anew."
+  EXPECT_EQ(reader.newest_seq(), newest);
+  EXPECT_EQ(by_id(reader.replay().tasks), by_id(before.tasks));
+  const VerifyReport report = reader.verify();
+  EXPECT_TRUE(report.ok()) << problems(report);
+  EXPECT_EQ(report.archived_through, newest / 2);
+  const std::vector<JournalEvent> live(events.begin() + static_cast<std::ptrdiff_t>(newest / 2),
+                                       events.end());
+  EXPECT_EQ(events_of(reader), live);
+}
+
 TEST(ArchiveOpen, OpenFromCheckpointFalseStillOpensFromTheAnchor) {
   Env env;
   const std::uint64_t newest = populate(env, 10);
@@ -893,15 +943,21 @@ TEST(ArchiveOpen, DamagedAnchorCheckpointMakesOpenThrowCorruptNamingTheArchive) 
   damage_anchor_checkpoint(env.live, n);
 
   ErrorCode code{};
+  bool opened = false;
   const std::string what = error_text(
       [&] {
         Registry reg = env.open();
-        // A PostgreSQL registry reads a session's part of the anchor when it loads it.
+        opened = true;
+        // A PostgreSQL registry folds nothing at open: it reads a session's part of the anchor
+        // when it loads that session.
         for (const auto& session : kSessions) reg.list(session);
       },
       &code);
   EXPECT_EQ(code, ErrorCode::Corrupt) << what;
   EXPECT_THAT(what, HasSubstr(result.archive));
+  if (test_engine() == TestEngine::Sqlite) {
+    EXPECT_FALSE(opened) << "the open itself must refuse";
+  }
   EXPECT_THROW_CODE(env.open(Options{.open_from_checkpoint = false}).list("sess_a"),
                     ErrorCode::Corrupt);
   const bool verifies = [&] {
