@@ -1086,6 +1086,7 @@ TEST(ArchiveAnchorTasks, ListOrphanedSeesRunningTasksThatExistOnlyInTheAnchor) {
   Registry reg = env.open();
   EXPECT_EQ(ids_of(reg.list_orphaned(30min)), expected);
   const auto report = reg.reap_orphans({.stale_after = 30min});
+  EXPECT_EQ(report.reaped, 3u);
   EXPECT_EQ(reg.get("sess_b", "task_0002")->state, SessionTaskState::Failed);
   EXPECT_THAT(reg.list_orphaned(30min), IsEmpty());
   EXPECT_TRUE(env.verify_with_archive().ok());
