@@ -1377,25 +1377,43 @@ TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) 
   }
   const std::string views = look(env).views;
   // Each child archives a longer prefix than the one before, in small batches (many commits to
-  // die between), and is killed after a random delay: before it started, while it copies, while
-  // it deletes, while it compacts, or after it finished.
+  // die between), and is killed at a random moment. Even rounds count the delay from the fork
+  // (spread evenly on a log scale, 0.1 ms to 200 ms: the start and the copy); odd rounds from the
+  // end of the copy, which the child signals from its progress callback (0.05 ms to 50 ms: the
+  // anchor's transaction, the VACUUM, the exit).
   std::mt19937 random(20261202);
-  // Delays spread evenly on a log scale, 0.1 ms to 200 ms: as many kills while the child starts
-  // and copies as while it deletes and compacts.
-  std::uniform_real_distribution<double> log_delay(std::log(100.0), std::log(200'000.0));
-  const auto delay_us = [&](std::mt19937& r) { return std::llround(std::exp(log_delay(r))); };
+  const auto log_uniform_us = [&](double from, double to) {
+    std::uniform_real_distribution<double> log_delay(std::log(from), std::log(to));
+    return std::chrono::microseconds(std::llround(std::exp(log_delay(random))));
+  };
   constexpr int kKills = 20;
   int finished = 0, mid_copy = 0, archived = 0;
   std::uint64_t anchor = 0;
   for (int i = 0; i < kKills; ++i) {
     const std::uint64_t before_seq = newest * static_cast<std::uint64_t>(i + 1) / (kKills + 1);
     const JournalLocation live = env.live, archive = env.archive;
-    const pid_t pid = fork_child([live, archive, before_seq] {
+    Pipe copied;
+    const int copied_fd = copied.write_end();
+    const pid_t pid = fork_child([live, archive, before_seq, copied_fd] {
       archive_journal(live.uri(), archive.uri(),
-                      ArchiveOptions{.before_seq = before_seq, .batch_events = 97});
+                      ArchiveOptions{.before_seq = before_seq,
+                                     .batch_events = 97,
+                                     .progress = [&](std::uint64_t done, std::uint64_t all) {
+                                       const char one = 1;
+                                       if (done == all) write_all(copied_fd, &one, 1);
+                                     }});
     });
     ASSERT_GT(pid, 0);
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
+    copied.close_write();
+    if (i % 2 == 0) {
+      std::this_thread::sleep_for(log_uniform_us(100, 200'000));
+    } else {
+      char got = 0;
+      within_seconds(120, "the archiving child's copy", [&] {
+        static_cast<void>(read_exact(copied.read_end(), &got, 1));  // EOF if it died before
+      });
+      std::this_thread::sleep_for(log_uniform_us(50, 50'000));
+    }
     ::kill(pid, SIGKILL);
     const int status = wait_child(pid);
     if (exited_ok(status)) ++finished;
