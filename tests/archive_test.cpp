@@ -1367,6 +1367,54 @@ void expect_intact(const Env& env, const std::string& views, std::uint64_t newes
   }
 }
 
+/// Forks a child that archives `live` through `before_seq` into `archive` in small batches (many
+/// commits to die between) and SIGKILLs it at a random moment. Even rounds count the delay from
+/// the fork (spread evenly on a log scale, 0.1 ms to 200 ms: the start and the copy); odd rounds
+/// from the end of the copy, which the child signals from its progress callback (0.05 ms to
+/// 50 ms: the anchor's transaction, the VACUUM, the exit). True if the child had finished.
+bool kill_archiving_child(const JournalLocation& live, const JournalLocation& archive,
+                          std::uint64_t before_seq, int round, std::mt19937& random) {
+  const auto log_uniform_us = [&](double from, double to) {
+    std::uniform_real_distribution<double> log_delay(std::log(from), std::log(to));
+    return std::chrono::microseconds(std::llround(std::exp(log_delay(random))));
+  };
+  Pipe copied;
+  const int copied_fd = copied.write_end();
+  const pid_t pid = fork_child([live, archive, before_seq, copied_fd] {
+    archive_journal(live.uri(), archive.uri(),
+                    ArchiveOptions{.before_seq = before_seq,
+                                   .batch_events = 97,
+                                   .progress = [&](std::uint64_t done, std::uint64_t all) {
+                                     const char one = 1;
+                                     if (done == all) write_all(copied_fd, &one, 1);
+                                   }});
+  });
+  if (pid <= 0) return false;
+  copied.close_write();
+  if (round % 2 == 0) {
+    std::this_thread::sleep_for(log_uniform_us(100, 200'000));
+  } else {
+    char got = 0;
+    within_seconds(120, "the archiving child's copy", [&] {
+      static_cast<void>(read_exact(copied.read_end(), &got, 1));  // EOF if it died before
+    });
+    std::this_thread::sleep_for(log_uniform_us(50, 50'000));
+  }
+  ::kill(pid, SIGKILL);
+  return exited_ok(wait_child(pid));
+}
+
+/// The anchor the live journal holds (0: none), and the newest event of its archive (0: none yet).
+std::pair<std::uint64_t, std::uint64_t> anchor_and_archive(const Env& env) {
+  const std::uint64_t anchor = env.reader().verify().archived_through;
+  std::uint64_t in_archive = 0;
+  try {
+    in_archive = open_reader(env.archive).newest_seq();
+  } catch (const Error&) {  // not created yet
+  }
+  return {anchor, in_archive};
+}
+
 TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) {
   Env env;
   std::uint64_t newest = 0;
@@ -1376,59 +1424,22 @@ TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) 
     newest = reg.last_seq();
   }
   const std::string views = look(env).views;
-  // Each child archives a longer prefix than the one before, in small batches (many commits to
-  // die between), and is killed at a random moment. Even rounds count the delay from the fork
-  // (spread evenly on a log scale, 0.1 ms to 200 ms: the start and the copy); odd rounds from the
-  // end of the copy, which the child signals from its progress callback (0.05 ms to 50 ms: the
-  // anchor's transaction, the VACUUM, the exit).
+  // Each child archives a longer prefix than the one before (after the first archive, every
+  // child appends to it).
   std::mt19937 random(20261202);
-  const auto log_uniform_us = [&](double from, double to) {
-    std::uniform_real_distribution<double> log_delay(std::log(from), std::log(to));
-    return std::chrono::microseconds(std::llround(std::exp(log_delay(random))));
-  };
   constexpr int kKills = 20;
   int finished = 0, mid_copy = 0, archived = 0;
   std::uint64_t anchor = 0;
   for (int i = 0; i < kKills; ++i) {
     const std::uint64_t before_seq = newest * static_cast<std::uint64_t>(i + 1) / (kKills + 1);
-    const JournalLocation live = env.live, archive = env.archive;
-    Pipe copied;
-    const int copied_fd = copied.write_end();
-    const pid_t pid = fork_child([live, archive, before_seq, copied_fd] {
-      archive_journal(live.uri(), archive.uri(),
-                      ArchiveOptions{.before_seq = before_seq,
-                                     .batch_events = 97,
-                                     .progress = [&](std::uint64_t done, std::uint64_t all) {
-                                       const char one = 1;
-                                       if (done == all) write_all(copied_fd, &one, 1);
-                                     }});
-    });
-    ASSERT_GT(pid, 0);
-    copied.close_write();
-    if (i % 2 == 0) {
-      std::this_thread::sleep_for(log_uniform_us(100, 200'000));
-    } else {
-      char got = 0;
-      within_seconds(120, "the archiving child's copy", [&] {
-        static_cast<void>(read_exact(copied.read_end(), &got, 1));  // EOF if it died before
-      });
-      std::this_thread::sleep_for(log_uniform_us(50, 50'000));
-    }
-    ::kill(pid, SIGKILL);
-    const int status = wait_child(pid);
-    if (exited_ok(status)) ++finished;
+    if (kill_archiving_child(env.live, env.archive, before_seq, i, random)) ++finished;
     const std::string context = "after kill " + std::to_string(i) + " (archiving through " +
                                 std::to_string(before_seq) + ")";
     expect_intact(env, views, newest, context);
     if (HasFailure()) return;
     // As it was, or archived: nothing in between.
-    const std::uint64_t now = env.reader().verify().archived_through;
+    const auto [now, in_archive] = anchor_and_archive(env);
     EXPECT_TRUE(now == anchor || now == before_seq) << context << ": anchor " << now;
-    std::uint64_t in_archive = 0;
-    try {
-      in_archive = open_reader(env.archive).newest_seq();
-    } catch (const Error&) {  // not created yet
-    }
     if (now == before_seq && now != anchor) ++archived;
     if (now == anchor && in_archive > anchor && in_archive < before_seq) ++mid_copy;
     anchor = now;
@@ -1445,6 +1456,90 @@ TEST(ArchiveCrash, SigkillAtAnyMomentLeavesTheJournalOpenableAndARerunFinishes) 
   const VerifyReport report = env.verify_with_archive();
   EXPECT_TRUE(report.ok()) << problems(report);
   EXPECT_EQ(open_reader(env.archive).newest_seq(), newest - 100);
+}
+
+TEST(ArchiveCrash, SigkillDuringAFirstArchiveLeavesTheJournalAsItWasOrArchivedAndARerunFinishes) {
+  // Every round on a fresh copy of one journal, never archived before: the first archive alone.
+  Env original;
+  std::uint64_t newest = 0;
+  {
+    Registry reg = original.open();
+    write_tasks_batched(reg, original.clock, "task", 0, 400, 100);  // 1,600 events
+    newest = reg.last_seq();
+  }
+  const std::string views = look(original).views;
+  std::mt19937 random(20261203);
+  constexpr int kKills = 10;
+  for (int i = 0; i < kKills; ++i) {
+    Env env;
+    copy_journal(original.live.uri(), env.live.uri());
+    const std::uint64_t before_seq = newest - 50;
+    kill_archiving_child(env.live, env.archive, before_seq, i, random);
+    const std::string context = "after kill " + std::to_string(i);
+    expect_intact(env, views, newest, context);
+    const auto [anchor, in_archive] = anchor_and_archive(env);
+    EXPECT_TRUE(anchor == 0 || anchor == before_seq) << context << ": anchor " << anchor;
+    EXPECT_LE(in_archive, before_seq) << context;
+
+    const ArchiveResult rerun = env.archive_through(before_seq);
+    EXPECT_EQ(rerun.archived_through, before_seq) << context;
+    EXPECT_EQ(rerun.events_archived, before_seq - in_archive) << context;
+    expect_intact(env, views, newest, context + ", then the rerun");
+    const VerifyReport report = env.verify_with_archive();
+    EXPECT_TRUE(report.ok()) << context << ": " << problems(report);
+    if (HasFailure()) return;
+  }
+}
+
+TEST(ArchiveCrash, RerunAfterAnArchiveStoppedBetweenTheCopyAndTheAnchorFinishesTheWork) {
+  Env env;
+  const std::uint64_t newest = populate(env, 40);
+  const std::uint64_t n = newest - 20;
+  const Before before = look(env);
+  std::vector<std::string> per_session;
+  {
+    Registry reg = env.open();
+    for (const auto& session : kSessions) per_session.push_back(views_of(reg, {session}));
+  }
+  // The progress callback throws when the copy is complete: the anchor's checkpoint is stored
+  // and the archive holds the events, but the anchor was not recorded (as if killed there).
+  EXPECT_THROW(archive_journal(env.live.uri(), env.archive.uri(),
+                               ArchiveOptions{.before_seq = n,
+                                              .batch_events = 1,  // all committed at the end
+                                              .progress =
+                                                  [](std::uint64_t done, std::uint64_t all) {
+                                                    if (done == all) {
+                                                      throw std::runtime_error("stop here");
+                                                    }
+                                                  }}),
+               std::runtime_error);
+  EXPECT_EQ(events_of(env.live), before.events);
+  EXPECT_EQ(open_reader(env.archive).newest_seq(), n);
+
+  const ArchiveResult rerun = env.archive_through(n);
+  EXPECT_EQ(rerun.archived_through, n);
+  EXPECT_EQ(rerun.events_archived, 0u);
+  if (test_engine() == TestEngine::Postgresql) {  // the anchor's tasks, indexed by session
+    EXPECT_EQ(sql_int(env.live, "SELECT count(*) FROM anchor_tasks"),
+              static_cast<std::int64_t>(open_reader(env.archive).replay().tasks.size()));
+  }
+  // A fresh registry loads each session from the anchor.
+  for (std::size_t i = 0; i < kSessions.size(); ++i) {
+    try {
+      Registry reg = env.open();
+      EXPECT_EQ(views_of(reg, {kSessions[i]}), per_session[i]) << kSessions[i];
+    } catch (const Error& e) {
+      ADD_FAILURE() << kSessions[i] << ": " << e.what();
+    }
+  }
+  try {
+    Registry reg = env.open();
+    EXPECT_EQ(views_of(reg), before.views);
+  } catch (const Error& e) {
+    ADD_FAILURE() << "the live journal does not open after the rerun: " << e.what();
+  }
+  const VerifyReport report = env.verify_with_archive();
+  EXPECT_TRUE(report.ok()) << problems(report);
 }
 
 TEST(ArchiveWriters, WritesDuringTheArchiveAreAllKeptAndTheJournalVerifies) {
