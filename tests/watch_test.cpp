@@ -24,6 +24,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "store/postgres/pq.hpp"
 #include "support/errors.hpp"
 #include "support/journals.hpp"
 #include "support/processes.hpp"
@@ -35,6 +36,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using taskjournal::CreateSessionTask;
+using taskjournal::Error;
 using taskjournal::ErrorCode;
 using taskjournal::JournalEvent;
 using taskjournal::NewTaskMessage;
@@ -577,6 +579,84 @@ TEST(Watch, WritersOnTwoHostsHearOfEachOthersWritesOnce) {
   EXPECT_EQ(host_b.get("sess_1", "task_from_a")->state, SessionTaskState::Failed);
   // Host A's own writes after the script: in its own thread, once.
   EXPECT_EQ(on_a.seen().events.size(), 8u);
+}
+
+/// The number of connections of application `name` whose last statement was a LISTEN, as the
+/// server's pg_stat_activity shows them.
+std::int64_t listening_connections(const std::string& name) {
+  taskjournal::store::postgres::Connection admin(taskjournal::testing::test_server_conninfo());
+  const auto r = admin.exec(
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND application_name = '" +
+      name + "'");
+  return std::stoll(std::string(r.bytes(0, 0)));
+}
+
+/// Waits (bounded) until `done` holds; returns whether it does.
+bool eventually(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + kBound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+TEST(Watch, ALostListeningConnectionIsReportedThroughOnProblemAndWatchingResumes) {
+  if (test_engine() != TestEngine::Postgresql) {
+    GTEST_SKIP() << "the LISTEN connection is PostgreSQL's";
+  }
+  TempDir dir;
+  const JournalLocation at = journal_at(dir, "journal.db");
+  const std::string app = "tj_watch_lost_listener";
+  std::mutex mutex;
+  std::vector<std::string> problems;
+  const auto watch_problems = [&] {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> out;
+    for (const auto& p : problems) {
+      if (p.rfind("watch: ", 0) == 0) out.push_back(p);
+    }
+    return out;
+  };
+  Collector c;
+  Options options{.watch = kWatch};
+  options.on_problem = [&](const Error& e) {
+    std::lock_guard lock(mutex);
+    problems.push_back(e.what());
+  };
+  Registry reg = Registry::open_postgresql(at.uri() + "&application_name=" + app, options);
+  c.attach(reg);
+  Registry writer = open_registry(at);
+  writer.create(input("task_before"));
+  ASSERT_TRUE(c.wait_for_created("task_before"));
+  ASSERT_TRUE(eventually([&] { return listening_connections(app) == 1; }))
+      << "the watching registry has no LISTEN connection named " << app;
+  EXPECT_THAT(watch_problems(), ::testing::IsEmpty());
+
+  // The server ends the listening backend, as a failover or an administrator would.
+  taskjournal::store::postgres::Connection admin(taskjournal::testing::test_server_conninfo());
+  const auto killed = admin.exec(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+      "AND application_name = '" +
+      app + "'");
+  ASSERT_EQ(std::string(killed.bytes(0, 0)), "1");
+
+  ASSERT_TRUE(eventually([&] { return !watch_problems().empty(); }))
+      << "the lost connection was not reported through on_problem";
+  const std::vector<std::string> reported = watch_problems();
+  EXPECT_EQ(reported.size(), 1u) << "reported once until it works again";
+  EXPECT_THAT(reported.front(), ::testing::HasSubstr("connection"));
+
+  // Another registry writes: the watching one still hears of it, and listens again.
+  writer.create(input("task_after"));
+  EXPECT_TRUE(c.wait_for_created("task_after"))
+      << "the watching registry was not notified after losing its LISTEN connection";
+  EXPECT_TRUE(eventually([&] { return listening_connections(app) == 1; }))
+      << "the watching registry did not LISTEN again";
+  writer.create(input("task_end"));
+  EXPECT_TRUE(c.wait_for_created("task_end"));
+  EXPECT_THAT(c.seen().event_tasks(), ElementsAre("task_before", "task_after", "task_end"));
+  EXPECT_EQ(watch_problems().size(), 1u);
 }
 
 }  // namespace
