@@ -33,7 +33,10 @@ void write_views_checkpoint(Journal& journal, const projections::Views& views,
       keep);
 }
 
-projections::Views read_views_checkpoint(Journal& journal, const CheckpointInfo& info) {
+projections::Views read_views_checkpoint(Journal& journal, const CheckpointInfo& info,
+                                         std::vector<AnchorTask>* index) {
+  if (index) index->clear();
+  std::int64_t n = 0;
   projections::Views restored;
   restored.reserve(std::min(info.tasks, info.seq), std::min(info.messages, info.seq));
   std::uint64_t pruned = 0;
@@ -41,7 +44,11 @@ projections::Views read_views_checkpoint(Journal& journal, const CheckpointInfo&
   journal.read_checkpoint(info, [&](std::string_view chunk) {
     events::CheckpointChunk decoded = events::decode_checkpoint_chunk(chunk, format);
     pruned += decoded.pruned_events;
-    for (auto& entry : decoded.entries) restored.restore_task(std::move(entry));
+    for (auto& entry : decoded.entries) {
+      if (index) index->push_back({entry.task.id, entry.task.session_id, n});
+      restored.restore_task(std::move(entry));
+    }
+    ++n;
   });
   restored.finish_restore(info.seq, pruned);
   return restored;

@@ -22,7 +22,9 @@ void write_views_checkpoint(Journal& journal, const projections::Views& views,
 
 /// The views checkpoint `info` holds, decoded in this thread, its counts checked. Throws
 /// Error(Corrupt) or Error(Unsupported) for a checkpoint that cannot be used.
-projections::Views read_views_checkpoint(Journal& journal, const CheckpointInfo& info);
+/// With `index`, also which chunk holds each task (for an anchor, Engine::archive_prefix).
+projections::Views read_views_checkpoint(Journal& journal, const CheckpointInfo& info,
+                                         std::vector<AnchorTask>* index = nullptr);
 
 /// The journal's checkpoint of event `seq`, if it has one.
 std::optional<CheckpointInfo> checkpoint_at(Journal& journal, std::uint64_t seq);

@@ -244,7 +244,10 @@ ArchiveResult archive_journal(const std::string& journal, const std::string& arc
         live, views, hash, std::chrono::duration_cast<std::chrono::microseconds>(now).count(),
         /*keep=*/1 << 30, &index);
     const auto info = store::checkpoint_at(live, s);
-    if (!info || info->hash != hash || !(store::read_views_checkpoint(live, *info) == views)) {
+    // The index of the anchor's tasks comes from the checkpoint as stored: a rerun finds the
+    // checkpoint an interrupted run wrote, and writes nothing.
+    if (!info || info->hash != hash ||
+        !(store::read_views_checkpoint(live, *info, &index) == views)) {
       throw Error(ErrorCode::Storage, live.path() + ": the checkpoint of event " +
                                           std::to_string(s) + " did not read back as written");
     }

@@ -136,7 +136,10 @@ std::string Journal::session_of(std::string_view task_id, std::uint64_t up_to_se
 void Journal::anchor_entries_of(std::string_view session_id,
                                 const std::function<void(events::CheckpointEntry&&)>& sink) {
   if (!anchor_) return;
-  const std::string where = path() + ": checkpoint of event " + std::to_string(anchor_->seq) + ": ";
+  const std::string where = path() + ": its events up to " + std::to_string(anchor_->seq) +
+                            " were archived (to " + anchor_->archive +
+                            "), and the checkpoint of that event, which holds the views up to "
+                            "there, is unusable: ";
   std::optional<CheckpointInfo> info;
   for (auto& c : engine_->checkpoints()) {
     if (c.seq == anchor_->seq) info = c;

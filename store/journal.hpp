@@ -81,6 +81,8 @@ class Journal {
   /// The hash row `row` must chain to, given its stored predecessor's hash `prev` (empty if that
   /// row is missing): the anchor's for the first event after an archived prefix.
   std::string_view linked(const EventRow& row, std::string_view prev) const;
+  /// Reads the anchor again (a reader, between calls: another connection may have archived).
+  void reload_anchor() { load_anchor(); }
   /// The anchor as this journal last read it (at open, restart() or a PrefixArchived).
   const std::optional<Anchor>& anchor() const noexcept { return anchor_; }
   /// The sequence number and hash the stored events chain from: the anchor's, or 0 and the

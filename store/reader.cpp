@@ -288,6 +288,7 @@ struct JournalReader::Impl {
   template <class F>
   auto guard(F&& body) -> decltype(body()) {
     try {
+      journal.reload_anchor();  // every call reads the journal anew, its anchor included
       return body();
     } catch (const Error& e) {
       if (e.code() == ErrorCode::Busy && kind == store::EngineKind::Sqlite) {
@@ -384,9 +385,16 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
     Impl::Start start = r.start();
     projections::Views views = std::move(start.views);
     std::vector<std::string> order;
-    views.for_each_task([&](const SessionTask& task, const auto&, std::uint64_t) {
-      order.push_back(task.id);  // the anchor's tasks, session by session
-    });
+    {
+      // The anchor's tasks in creation order (the checkpoint holds them session by session).
+      std::vector<const SessionTask*> restored;
+      views.for_each_task(
+          [&](const SessionTask& task, const auto&, std::uint64_t) { restored.push_back(&task); });
+      std::stable_sort(
+          restored.begin(), restored.end(),
+          [](const SessionTask* a, const SessionTask* b) { return a->created_at < b->created_at; });
+      for (const SessionTask* task : restored) order.push_back(task->id);
+    }
     JournalSnapshot snap;
     snap.last_seq = start.seq;
     Chain chain(start.seq, start.hash);
@@ -665,7 +673,8 @@ void JournalReader::check_archive(const std::string& location, const VerifyOptio
   const VerifyReport report = archive.verify(own);
   for (const auto& p : report.problems) problem(p.seq, "archive: " + name + ": " + p.what);
   if (!report.problems.empty()) return;
-  const std::string hash = archive.impl_->journal.stored_hash(anchor->seq);
+  // The row itself, not an anchor's record of it: a journal archived past N is no archive of N.
+  const std::string hash = archive.impl_->journal.engine().stored_hash(anchor->seq);
   if (hash.empty()) {
     problem(0, "archive: " + name + " ends at event " + std::to_string(report.last_seq) +
                    ", before the anchor's event " + s + ": it is not this journal's archive");

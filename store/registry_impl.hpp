@@ -426,6 +426,10 @@ struct Registry::Impl {
   void rebuild() {
     live.reset();
     if (sessions) {
+      // Past an anchor another connection set after these views (PrefixArchived): go on from it.
+      if (const auto& anchor = journal.anchor(); anchor && anchor->seq > journal.verified_seq()) {
+        journal.resume_after(anchor->seq, anchor->hash);
+      }
       sessions->reset(journal.verified_seq());
       views_stale = false;
       return;

@@ -463,13 +463,22 @@ TEST(Archive, ViewsAreTheSameForEveryAnchor) {
   }
 }
 
-TEST(Archive, ReplaySnapshotKeepsTasksInCreationOrder) {
+TEST(Archive, ReplaySnapshotHoldsTheSameTasksTheAnchorsFirstByCreationTime) {
   Env env;
   const std::uint64_t newest = populate(env, 12);
   const Before before = look(env);
   env.archive_through(newest / 2);
-  // JournalSnapshot::tasks: "all sessions, in creation (journal) order".
-  EXPECT_EQ(ids_of(env.reader().replay().tasks), ids_of(before.snapshot.tasks));
+  // JournalSnapshot::tasks: after an archived prefix, the anchor's tasks come first, ordered by
+  // created_at (the checkpoint keeps no finer creation order), then the later ones in order.
+  const auto tasks = env.reader().replay().tasks;
+  for (std::size_t i = 1; i < tasks.size(); ++i) {
+    EXPECT_LE(tasks[i - 1].task.created_at, tasks[i].task.created_at) << tasks[i].task.id;
+  }
+  auto sorted = [](std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(sorted(ids_of(tasks)), sorted(ids_of(before.snapshot.tasks)));
 }
 
 TEST(Archive, NewWritesContinueAtTheNextSequenceNumberAndVerify) {

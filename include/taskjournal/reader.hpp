@@ -77,7 +77,9 @@ struct JournalSnapshot {
   std::optional<Timestamp> last_event_at;  ///< recorded_at of the last folded event
   /// The distinct payload versions of the folded events, ascending.
   std::vector<std::uint32_t> payload_versions;
-  std::vector<TaskView> tasks;  ///< all sessions, in creation (journal) order
+  /// All sessions, in creation (journal) order; after an archived prefix, the tasks of the
+  /// anchor's checkpoint come first, ordered by created_at.
+  std::vector<TaskView> tasks;
 
   /// The task with this id, or nullptr (linear search).
   TASKJOURNAL_API const TaskView* find(std::string_view task_id) const noexcept;

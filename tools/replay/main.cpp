@@ -975,7 +975,7 @@ int cmd_archive(const Args& args) {
   Progress verify_progress("verify");
   const auto report =
       reader.verify({.progress = verify_progress.callback(", comparing with a registry's views"),
-                     .archive = result.archive});
+                     .archive = std::string(*to)});
   verify_progress.clear();
   if (args.has("--json")) {
     std::cout << R"({"ok":)" << (report.ok() ? "true" : "false") << R"(,"journal":)"
