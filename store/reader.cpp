@@ -262,13 +262,29 @@ struct JournalReader::Impl {
     return out;
   }
   // Refuses a limit inside the archived prefix.
-  void check_not_archived(std::optional<std::uint64_t> seq) const {
+  // A time limit before the first stored event (or any, when none is stored) may lie in the
+  // archived prefix, which only the archive can answer.
+  void check_not_archived(const ReplayLimit& limit) {
     const auto& anchor = journal.anchor();
-    if (seq && anchor && *seq < anchor->seq) {
+    if (!anchor) return;
+    const std::string where = path.string() + ": events up to " + std::to_string(anchor->seq) +
+                              " were archived (to " + anchor->archive + "); ";
+    if (limit.seq && *limit.seq < anchor->seq) {
       throw Error(ErrorCode::InvalidArgument,
-                  path.string() + ": events up to " + std::to_string(anchor->seq) +
-                      " were archived (to " + anchor->archive + "); read event " +
-                      std::to_string(*seq) + " there");
+                  where + "read event " + std::to_string(*limit.seq) + " there");
+    }
+    if (limit.time) {
+      std::optional<std::int64_t> first;
+      journal.engine().scan(anchor->seq, [&](const store::EventRow& row) {
+        first = row.recorded_at;
+        return false;
+      });
+      if (!first || *limit.time < Timestamp(std::chrono::microseconds(*first))) {
+        throw Error(ErrorCode::InvalidArgument,
+                    where +
+                        "the journal cannot tell what was before its first stored event: "
+                        "read that time in the archive");
+      }
     }
   }
 
@@ -381,7 +397,7 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
                                       std::optional<std::string> step_task) {
   return impl_->guard([&] {
     Impl& r = *impl_;
-    r.check_not_archived(limit.seq);
+    r.check_not_archived(limit);
     Impl::Start start = r.start();
     projections::Views views = std::move(start.views);
     std::vector<std::string> order;
@@ -722,6 +738,7 @@ TaskHistory JournalReader::history(std::string_view task_id, const ReplayLimit& 
                                    const std::function<void(const TaskHistoryStep&)>& sink) {
   return impl_->guard([&] {
     Impl& r = *impl_;
+    r.check_not_archived(limit);
     TaskHistory out;
     std::uint64_t up_to = r.journal.newest_seq();
     if (limit.seq) up_to = std::min(up_to, *limit.seq);

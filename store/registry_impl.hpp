@@ -169,13 +169,16 @@ struct Registry::Impl {
   // thread to deliver (store/host.cpp); waiters are woken whenever the views moved.
   void catch_up() {
     const std::uint64_t before = position();
-    const bool tell = options.watch && has_slots();
+    // Whether anyone listens is asked after each event was read, never before: a slot connected
+    // before another registry wrote an event hears of it, even if this catch-up began earlier.
     if (!sessions) {
       journal.read_new([&](events::Event&& event) {
         const projections::Applied applied = apply(event);
-        if (tell && event.seq > told_seq) projections::notices_for(event, applied, pending);
+        if (options.watch && event.seq > told_seq && has_slots()) {
+          projections::notices_for(event, applied, pending);
+        }
       });
-    } else if (!tell) {
+    } else if (!options.watch) {
       // Others' events of sessions this registry does not hold are chained, not decoded (unless
       // the live-task index of list_orphaned follows every task).
       std::function<bool(std::string_view)> wanted;
@@ -191,10 +194,12 @@ struct Registry::Impl {
       } catch (...) {
         failure = std::current_exception();  // fold what was read (and verified) first
       }
+      const bool tell = has_slots();
       for (const auto& event : read) {
-        if (event.seq > told_seq) views_of(event.session_id);
+        const bool told = tell && event.seq > told_seq;
+        if (told) views_of(event.session_id);
         const projections::Applied applied = apply(event);
-        if (event.seq > told_seq) projections::notices_for(event, applied, pending);
+        if (told) projections::notices_for(event, applied, pending);
       }
       if (failure) std::rethrow_exception(failure);
     }

@@ -644,6 +644,25 @@ TEST(ArchiveHistory, ReaderHistoryStartsFromTheTaskAsTheAnchorHoldsIt) {
   EXPECT_EQ(last, before.snapshot.find("task_0000")->task);
 }
 
+TEST(ArchiveReplay, HistoryAndTimeLimitsBeforeTheFirstStoredEventAreInvalidArgument) {
+  Env env;
+  const std::uint64_t n = populate(env, 10) / 2;
+  const JournalSnapshot all = env.reader().replay();
+  const ArchiveResult result = env.archive_through(n);
+  JournalReader reader = env.reader();
+  const auto none = [](const taskjournal::TaskHistoryStep&) {};
+  EXPECT_THROW_CODE(reader.history("task_0000", {.seq = n - 1}, none), ErrorCode::InvalidArgument);
+  // A time before every event: only the archive can say what held then.
+  const taskjournal::Timestamp early = all.first_event_at.value() - std::chrono::seconds(1);
+  ErrorCode code{};
+  const std::string what = error_text([&] { reader.replay({.time = early}); }, &code);
+  EXPECT_EQ(code, ErrorCode::InvalidArgument) << what;
+  EXPECT_THAT(what, HasSubstr(result.archive));
+  EXPECT_THROW_CODE(reader.history("task_0000", {.time = early}, none), ErrorCode::InvalidArgument);
+  // A time after the newest event is answered.
+  EXPECT_EQ(by_id(reader.replay({.time = all.last_event_at.value()}).tasks), by_id(all.tasks));
+}
+
 TEST(ArchiveReplay, ReplayWithALimitBeforeTheAnchorIsInvalidArgumentNamingTheArchive) {
   Env env;
   const std::uint64_t n = populate(env, 10) / 2;

@@ -729,8 +729,11 @@ int cmd_history(const Args& args) {
          (limit.seq || limit.time ? " as of " + as_of_text(limit, history.last_seq) : ""));
   }
   if (json) {
-    std::cout << "\n]\n";
+    std::cout << (printed ? "\n]\n" : "[]\n");
     g_json_started = false;
+  } else if (history.archived_through != 0) {
+    std::cout << "(the events up to " << history.archived_through
+              << " are archived: the task is shown from the anchor's checkpoint on)\n";
   }
   return 0;
 }
