@@ -81,6 +81,7 @@ using taskjournal::testing::fake_clock_start;
 using taskjournal::testing::FakeClock;
 using taskjournal::testing::fresh_journal;
 using taskjournal::testing::GatedChild;
+using taskjournal::testing::ids_of;
 using taskjournal::testing::journal_at;
 using taskjournal::testing::JournalLocation;
 using taskjournal::testing::open_reader;
@@ -144,12 +145,6 @@ void make_orphans(Registry& reg, const FakeClock& clock, int count) {
       b.update("sess_1", id, SessionTaskUpdate{.heartbeat_at = clock.now()});
     }
   });
-}
-
-std::vector<std::string> ids_of(const std::vector<SessionTask>& tasks) {
-  std::vector<std::string> ids;
-  for (const auto& t : tasks) ids.push_back(t.id);
-  return ids;
 }
 
 std::vector<std::string> ids_of(const ReapReport& report) {

@@ -24,6 +24,7 @@
 
 #include "support/errors.hpp"
 #include "support/journals.hpp"
+#include "support/processes.hpp"
 #include "support/temp_dir.hpp"
 #include "taskjournal/taskjournal.hpp"
 #include "tests/support/fake_clock.hpp"
@@ -57,10 +58,12 @@ using taskjournal::testing::error_code;
 using taskjournal::testing::error_text;
 using taskjournal::testing::FakeClock;
 using taskjournal::testing::fresh_journal;
+using taskjournal::testing::ids_of;
 using taskjournal::testing::journal_at;
 using taskjournal::testing::open_reader;
 using taskjournal::testing::open_registry;
 using taskjournal::testing::TempDir;
+using taskjournal::testing::types_of;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -84,24 +87,6 @@ CreateSessionTask input(std::string session, std::optional<std::string> id,
                            .display_name = "Worker",
                            .spec = R"({"goal":"test"})",
                            .state = state};
-}
-
-std::vector<std::string> ids_of(const std::vector<SessionTask>& tasks) {
-  std::vector<std::string> ids;
-  for (const auto& t : tasks) ids.push_back(t.id);
-  return ids;
-}
-
-std::vector<std::string> ids_of(const std::vector<TaskMessage>& messages) {
-  std::vector<std::string> ids;
-  for (const auto& m : messages) ids.push_back(m.id);
-  return ids;
-}
-
-std::vector<std::string> types_of(const std::vector<JournalEntry>& entries) {
-  std::vector<std::string> types;
-  for (const auto& e : entries) types.push_back(e.type);
-  return types;
 }
 
 /// True if `id` is `prefix` + a UUIDv7 in simple form (version nibble 7, variant 10xx).

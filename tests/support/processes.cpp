@@ -1,5 +1,11 @@
 #include "support/processes.hpp"
 
+#include "support/watchdog.hpp"
+
+extern char** environ;
+
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <sstream>
 
 namespace taskjournal::testing {
 
@@ -154,6 +162,61 @@ int GatedChild::wait() {
     waited_ = true;
   }
   return status_;
+}
+
+namespace {
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+ProgramRun run_program(const std::string& program, std::vector<std::string> args,
+                       const std::filesystem::path& scratch) {
+  const std::string out = (scratch / "program.out").string();
+  const std::string err = (scratch / "program.err").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  args.insert(args.begin(), program);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ProgramRun result;
+  const int spawned = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << program << ": " << std::strerror(spawned);
+    return result;
+  }
+  int status = 0;
+  within_seconds(120, program, [&] { waitpid(pid, &status, 0); });
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = file_text(out);
+  result.err = file_text(err);
+  return result;
+}
+
+std::vector<std::string> ids_of(const std::vector<SessionTask>& tasks) {
+  std::vector<std::string> ids;
+  for (const auto& t : tasks) ids.push_back(t.id);
+  return ids;
+}
+
+std::vector<std::string> ids_of(const std::vector<TaskMessage>& messages) {
+  std::vector<std::string> ids;
+  for (const auto& m : messages) ids.push_back(m.id);
+  return ids;
+}
+
+std::vector<std::string> types_of(const std::vector<JournalEntry>& entries) {
+  std::vector<std::string> types;
+  for (const auto& e : entries) types.push_back(e.type);
+  return types;
 }
 
 }  // namespace taskjournal::testing

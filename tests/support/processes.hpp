@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +21,22 @@
 #include "taskjournal/taskjournal.hpp"
 
 namespace taskjournal::testing {
+
+/// How a program run by run_program ended and what it printed.
+struct ProgramRun {
+  int status = -1;  ///< its exit status, or 128 + the signal that killed it
+  std::string out, err;
+};
+/// Runs `program` with `args` (no shell), its stdout and stderr into files in `scratch`, and
+/// waits for it (at most 120 s, then the test program aborts: within_seconds). A program that
+/// cannot be started is a test failure (status -1).
+ProgramRun run_program(const std::string& program, std::vector<std::string> args,
+                       const std::filesystem::path& scratch);
+
+/// The ids of tasks, the types of history entries: what tests compare lists by.
+std::vector<std::string> ids_of(const std::vector<SessionTask>& tasks);
+std::vector<std::string> ids_of(const std::vector<TaskMessage>& messages);
+std::vector<std::string> types_of(const std::vector<JournalEntry>& entries);
 
 /// Runs `body` in a forked child. The child exits 0 when `body` returns, 1 when it throws (the
 /// message goes to stderr). Returns the child's pid (negative, and a test failure, if fork fails).
