@@ -345,6 +345,15 @@ Latencies waits(const Opener& open, const std::string& target, int repetitions, 
   return result;
 }
 
+std::string workload_text(int updates, int wait_repetitions) {
+  return "on_event: the writer process makes " + std::to_string(updates) +
+         " progress updates of one running task, sleeping 5 ms after each. wait(): " +
+         std::to_string(wait_repetitions) +
+         " tasks, each finished by the writer a random 5–15 ms after the waiting thread asked "
+         "for it, on a registry whose first wait() (of a finished task, not counted) started "
+         "its change detection";
+}
+
 std::vector<std::string> table(const std::vector<Latencies>& rows) {
   std::vector<std::string> lines{
       "| measured | samples | p50 ms | p99 ms | max ms | min ms | < 0 | from the call's start: "

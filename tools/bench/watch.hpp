@@ -53,6 +53,10 @@ Latencies notifications(const Opener& open, const std::string& target,
 /// Options::watch. `target` names a fresh journal.
 Latencies waits(const Opener& open, const std::string& target, int repetitions, std::string label);
 
+/// What the two measurements do, for the report: "on_event: … started its change detection"
+/// (the caller says how that detection starts on its engine).
+std::string workload_text(int updates, int wait_repetitions);
+
 /// The Markdown table of `rows`, one line each, with its header.
 std::vector<std::string> table(const std::vector<Latencies>& rows);
 
