@@ -108,8 +108,9 @@ void Registry::batch(const std::function<void(Batch&)>& body) {
   r.batch_thread.store(std::thread::id{});
   auto notices = tx.commit();
   r.checkpoint_if_due();
+  const std::uint64_t ticket = notices.empty() ? 0 : r.delivery.take();
   guard.unlock();
-  r.notify(notices);
+  r.deliver(ticket, notices);
 }
 
 std::optional<SessionTask> Registry::get(std::string_view session_id, std::string_view task_id) {

@@ -1,7 +1,11 @@
 // Registry::Impl: the registry's state and its command loop (internal; DESIGN.md).
 //
-//   lock → BEGIN IMMEDIATE → catch up on others' events → decide (validate, build one event)
-//        → append → COMMIT → fold the event into the views → unlock → notify
+//   queue (group commit) → lock → BEGIN IMMEDIATE → catch up on others' events
+//        → for each queued call: decide (validate, build one event) → append
+//        → COMMIT → fold the events into the views → unlock → notify, in journal order
+//
+// A call alone runs that with a group of one; calls from other threads that arrive while a
+// commit is in flight wait in the queue and commit together next (store/group_commit.hpp).
 //
 // store/registry.cpp holds the public calls of registry.hpp; store/host.cpp the host's side of
 // the lifecycle (orphans, the reaper, sinks, waiting, watching).
@@ -36,6 +40,7 @@
 #include "projections/session_views.hpp"
 #include "projections/views.hpp"
 #include "store/checkpoint_io.hpp"
+#include "store/group_commit.hpp"
 #include "store/handoff.hpp"
 #include "store/journal.hpp"
 #include "store/sqlite/file_checks.hpp"
@@ -157,10 +162,7 @@ struct Registry::Impl {
   // The registry's lock. A call from inside this registry's own batch body would deadlock (or
   // nest transactions): refuse it instead.
   std::unique_lock<std::mutex> lock() {
-    if (batch_thread.load() == std::this_thread::get_id()) {
-      throw Error(ErrorCode::InvalidArgument,
-                  "invalid argument: Registry called inside its own batch; use the Batch");
-    }
+    refuse_inside_batch();
     return std::unique_lock(mutex);
   }
 
@@ -564,8 +566,14 @@ struct Registry::Impl {
       }
     }
 
-    // COMMIT, then folds the events into the views; returns their notifications.
-    std::vector<Notice> commit() {
+    // The events appended so far, and whether the transaction can still commit (no statement
+    // of it failed).
+    std::size_t size() const noexcept { return events_.size(); }
+    bool alive() const noexcept { return !failure_; }
+
+    // COMMIT, then folds the events into the views; returns their notifications. With `ends`:
+    // (*ends)[i] is the number of notifications of the events up to event i of this transaction.
+    std::vector<Notice> commit(std::vector<std::size_t>* ends = nullptr) {
       check_alive();
       std::vector<Notice> notices;
       if (events_.empty()) {
@@ -587,6 +595,7 @@ struct Registry::Impl {
         for (const auto& event : events_) {
           const projections::Applied applied = r_.apply(event);
           if (listened) r_.notices_for(event, applied, notices);
+          if (ends) ends->push_back(notices.size());
         }
       } catch (...) {
         // The events are committed and count as read: views that missed one are rebuilt from
@@ -656,43 +665,62 @@ struct Registry::Impl {
   static constexpr int kLockedAfterConflict = 16;
   int locked_calls_left = 0;
 
-  // Runs one command in its own transaction and notifies after the commit, outside the lock.
+  // Runs one command as one call of the writer queue (store/group_commit.hpp): its own
+  // transaction, or the one a leader commits for it and the calls queued with it; then notifies
+  // after the commit, outside the lock, in journal order.
   template <class Command>
   auto single(Command&& command) {
     return single(std::forward<Command>(command), true);
   }
-  // `may_be_optimistic` false: always the locked write (a command that must write under the
-  // journal's lock, such as one raising the schema version).
+  // `may_be_optimistic` false: the locked write (a command that must write under the journal's
+  // lock, such as one raising the schema version).
   template <class Command>
   auto single(Command&& command, bool may_be_optimistic) {
     using Answer = std::invoke_result_t<Command&, Transaction&>;
-    auto guard = lock();
-    for (int attempt = 0;; ++attempt) {
-      const bool optimistic =
-          may_be_optimistic && sessions.has_value() && attempt == 0 && locked_calls_left == 0;
-      if (sessions && !optimistic && locked_calls_left > 0) --locked_calls_left;
-      std::optional<Answer> answer;
-      std::vector<Notice> notices;
-      try {
-        Transaction tx(*this, optimistic);
-        answer.emplace(command(tx));
-        notices = tx.commit();
-      } catch (const store::WriteConflict&) {
-        locked_calls_left = kLockedAfterConflict;  // others append too: lock, catch up, decide
-        continue;
-      } catch (const Error& e) {
-        // A refusal decided on views that others' writes made stale is decided again.
-        if (optimistic && e.code() != ErrorCode::Storage && e.code() != ErrorCode::Busy &&
-            journal.changed_by_others()) {
-          catch_up();
-          continue;
-        }
-        throw;
-      }
-      checkpoint_if_due();
-      guard.unlock();
-      notify(notices);
-      return std::move(*answer);
+    refuse_inside_batch();
+    std::optional<Answer> answer;
+    GroupWriter writer;
+    writer.run = [&](Transaction& tx) { answer.emplace(command(tx)); };
+    writer.may_be_optimistic = may_be_optimistic;
+    write(writer);
+    if (writer.failure) std::rethrow_exception(writer.failure);
+    deliver(writer.ticket, writer.notices);
+    return std::move(*answer);
+  }
+
+  // ---- group commit (store/group_commit.cpp) -------------------------------------------------
+
+  // One call in the writer queue. A leader runs `run` (decide, append at most what the command
+  // appends) in the group's transaction; `failure` is what the call throws, `notices` what it
+  // delivers with `ticket` (0: none).
+  struct GroupWriter : store::WriterQueue::Writer {
+    std::function<void(Transaction&)> run;
+    bool may_be_optimistic = true;
+    std::exception_ptr failure;
+    std::size_t events = 0;  // of the group's transaction, appended by `run`
+    std::vector<Notice> notices;
+    std::uint64_t ticket = 0;
+  };
+  // At most this many calls share one commit (leveldb caps a group by bytes; a call here
+  // appends one event).
+  static constexpr std::size_t kMaxGroup = 256;
+
+  store::WriterQueue writers;
+  store::DeliveryOrder delivery;
+  // Queues `writer` and returns once its group committed (or failed): led by this thread or by
+  // the thread at the front when it arrived.
+  void write(GroupWriter& writer);
+  // The leader's work, under the lock: one transaction for the group (again after a conflict),
+  // each call deciding against every event before it; a call refused leaves no trace and fails
+  // alone; any other failure fails the whole group, nothing of it committed.
+  void commit_group(const std::vector<GroupWriter*>& group);
+  // Delivers `notices` in the turn of `ticket` (0: nothing to deliver).
+  void deliver(std::uint64_t ticket, const std::vector<Notice>& notices);
+
+  void refuse_inside_batch() const {
+    if (batch_thread.load() == std::this_thread::get_id()) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "invalid argument: Registry called inside its own batch; use the Batch");
     }
   }
 

@@ -67,6 +67,14 @@ struct Options {
   /// after reconnecting. Zero or negative: open throws Error(InvalidArgument). Problems of the
   /// watching thread (a lost connection) go to on_problem; it keeps trying.
   std::optional<std::chrono::milliseconds> watch;
+  /// Group commit: calls of this Registry from other threads that arrive while a commit is in
+  /// flight are written together in the next transaction, with one commit (one fsync, one WAL
+  /// flush) for all of them; each call still decides against every event before it, writes its
+  /// one event (or none, if refused, without failing the others) and returns after that commit.
+  /// A storage failure fails the calls of that group, and nothing of the group is written. A
+  /// call alone waits for nobody. False: every call commits its own transaction (README
+  /// "Throughput").
+  bool group_commit = true;
 };
 
 }  // namespace taskjournal

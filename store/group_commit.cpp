@@ -1,0 +1,222 @@
+// Group commit: the writer queue, the delivery order, and the leader's side of a call
+// (store/group_commit.hpp).
+#include "store/group_commit.hpp"
+
+#include <algorithm>
+#include <array>
+#include <span>
+#include <utility>
+
+#include "store/registry_impl.hpp"
+
+namespace taskjournal {
+namespace store {
+
+namespace {
+std::function<void(std::size_t)>& queued_hook() {
+  static std::function<void(std::size_t)> hook;
+  return hook;
+}
+std::function<void(std::size_t)>& grouped_hook() {
+  static std::function<void(std::size_t)> hook;
+  return hook;
+}
+}  // namespace
+
+namespace testing {
+void set_writer_queue_hooks(std::function<void(std::size_t queued)> queued,
+                            std::function<void(std::size_t grouped)> grouped) {
+  queued_hook() = std::move(queued);
+  grouped_hook() = std::move(grouped);
+}
+}  // namespace testing
+
+// ---- the writer queue ---------------------------------------------------------------------------
+
+bool WriterQueue::join(Writer& w) {
+  std::unique_lock lock(mutex_);
+  queue_.push_back(&w);
+  if (queued_hook()) queued_hook()(queue_.size());
+  w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+  return !w.done;
+}
+
+std::size_t WriterQueue::group(std::span<Writer*> out) {
+  std::lock_guard lock(mutex_);
+  const std::size_t n = std::min(out.size(), queue_.size());
+  std::copy_n(queue_.begin(), n, out.begin());
+  return n;
+}
+
+void WriterQueue::finish(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  // Notified under the lock: a writer woken returns (and destroys its Writer) only once the
+  // lock is released, after the last touch of it here.
+  for (std::size_t i = 0; i < n; ++i) {
+    Writer* w = queue_.front();
+    queue_.pop_front();
+    if (i == 0) continue;  // the leader, which is not waiting
+    w->done = true;
+    w->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+}
+
+// ---- the delivery order -------------------------------------------------------------------------
+
+namespace {
+// The orders this thread is delivering for, innermost last (a subscriber may call another
+// registry, or this one).
+thread_local std::vector<const DeliveryOrder*> delivering;
+
+struct Delivering {
+  explicit Delivering(const DeliveryOrder* order) { delivering.push_back(order); }
+  ~Delivering() { delivering.pop_back(); }
+  Delivering(const Delivering&) = delete;
+  Delivering& operator=(const Delivering&) = delete;
+};
+}  // namespace
+
+std::uint64_t DeliveryOrder::take() {
+  std::lock_guard lock(mutex_);
+  return next_++;
+}
+
+bool DeliveryOrder::delivering_here() const {
+  return std::find(delivering.begin(), delivering.end(), this) != delivering.end();
+}
+
+void DeliveryOrder::deliver(std::uint64_t ticket, const std::function<void()>& deliver) {
+  struct Pass {
+    DeliveryOrder& order;
+    std::uint64_t ticket;
+    ~Pass() { order.passed(ticket); }
+  };
+  if (delivering_here()) {
+    // A subscriber's call: its notifications come now, inside the one it was called from.
+    const Pass pass{*this, ticket};
+    deliver();
+    return;
+  }
+  {
+    std::unique_lock lock(mutex_);
+    turn_.wait(lock, [&] { return serving_ == ticket; });
+  }
+  const Pass pass{*this, ticket};
+  const Delivering here(this);
+  deliver();
+}
+
+void DeliveryOrder::passed(std::uint64_t ticket) {
+  std::lock_guard lock(mutex_);
+  if (ticket != serving_) {
+    early_.insert(ticket);  // out of turn: skipped when its turn comes
+    return;
+  }
+  ++serving_;
+  while (early_.erase(serving_) > 0) ++serving_;
+  turn_.notify_all();
+}
+
+}  // namespace store
+
+// ---- the leader ---------------------------------------------------------------------------------
+
+void Registry::Impl::write(GroupWriter& writer) {
+  if (!writers.join(writer)) return;  // a leader wrote it with its group
+  // From here this thread leads: whatever happens (an allocation that fails), the writers it
+  // took leave the queue and the next leader gets the front.
+  std::size_t taken = 1;
+  struct Finish {
+    store::WriterQueue& queue;
+    const std::size_t& n;
+    ~Finish() { queue.finish(n); }
+  } finish{writers, taken};
+  std::array<store::WriterQueue::Writer*, kMaxGroup> front{};
+  std::vector<GroupWriter*> group;
+  group.reserve(kMaxGroup);  // may throw: before the group is taken
+  taken = writers.group(std::span(front).first(options.group_commit ? kMaxGroup : 1));
+  for (std::size_t i = 0; i < taken; ++i) group.push_back(static_cast<GroupWriter*>(front[i]));
+  const std::lock_guard guard(mutex);
+  if (store::grouped_hook()) store::grouped_hook()(group.size());
+  commit_group(group);
+}
+
+namespace {
+// A copy of what `failure` holds for each call of a failed group, so that threads rethrowing
+// it do not share one exception object (an Error is copied; anything else is shared).
+std::exception_ptr copy_for_caller(const std::exception_ptr& failure) noexcept {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    try {
+      return std::make_exception_ptr(e);
+    } catch (...) {
+      return failure;  // no memory for a copy: share it
+    }
+  } catch (...) {
+    return failure;
+  }
+}
+}  // namespace
+
+void Registry::Impl::commit_group(const std::vector<GroupWriter*>& group) {
+  const bool may_be_optimistic = std::all_of(
+      group.begin(), group.end(), [](const GroupWriter* w) { return w->may_be_optimistic; });
+  std::vector<Notice> notices;
+  std::vector<std::size_t> ends;  // notices up to each event of the transaction
+  for (int attempt = 0;; ++attempt) {
+    const bool optimistic =
+        may_be_optimistic && sessions.has_value() && attempt == 0 && locked_calls_left == 0;
+    if (sessions && !optimistic && locked_calls_left > 0) --locked_calls_left;
+    notices.clear();
+    ends.clear();
+    try {
+      Transaction tx(*this, optimistic);
+      for (GroupWriter* w : group) {
+        w->failure = nullptr;
+        const std::size_t before = tx.size();
+        try {
+          w->run(tx);
+        } catch (...) {
+          // A call refused before it appended anything fails alone. One that failed with part
+          // of its work in the transaction, or a statement that failed, fails the group.
+          if (!tx.alive() || tx.size() != before) throw;
+          w->failure = std::current_exception();
+        }
+        w->events = tx.size() - before;
+      }
+      // Optimistic (PostgreSQL): the commit stores the events only if nobody appended since the
+      // views' newest event, so every decision, refusals included, rested on the newest state;
+      // a commit with nothing to store checks the same (Transaction::commit).
+      notices = tx.commit(&ends);
+    } catch (const store::WriteConflict&) {
+      locked_calls_left = kLockedAfterConflict;  // others append too: lock, catch up, decide
+      continue;
+    } catch (...) {
+      const std::exception_ptr failure = std::current_exception();
+      for (GroupWriter* w : group) w->failure = copy_for_caller(failure);
+      return;
+    }
+    break;
+  }
+  checkpoint_if_due();
+  // Each call's notifications, and a ticket for those that have any, in journal order.
+  std::size_t event = 0;
+  for (GroupWriter* w : group) {
+    const std::size_t first = event == 0 ? 0 : ends[event - 1];
+    event += w->events;
+    const std::size_t last = event == 0 ? 0 : ends[event - 1];
+    if (last == first) continue;
+    w->notices.assign(std::make_move_iterator(notices.begin() + static_cast<std::ptrdiff_t>(first)),
+                      std::make_move_iterator(notices.begin() + static_cast<std::ptrdiff_t>(last)));
+    w->ticket = delivery.take();
+  }
+}
+
+void Registry::Impl::deliver(std::uint64_t ticket, const std::vector<Notice>& notices) {
+  if (ticket == 0) return;
+  delivery.deliver(ticket, [&] { notify(notices); });
+}
+
+}  // namespace taskjournal
