@@ -201,16 +201,26 @@ void Registry::Impl::commit_group(const std::vector<GroupWriter*>& group) {
     break;
   }
   checkpoint_if_due();
-  // Each call's notifications, and a ticket for those that have any, in journal order.
-  std::size_t event = 0;
+  // Each call's notifications, then a ticket for each call that has any, in journal order. A
+  // ticket taken must be delivered (or every later delivery waits for it): none is taken before
+  // every call has its notifications.
+  try {
+    std::size_t event = 0;
+    for (GroupWriter* w : group) {
+      const auto first = static_cast<std::ptrdiff_t>(event == 0 ? 0 : ends[event - 1]);
+      event += w->events;
+      const auto last = static_cast<std::ptrdiff_t>(event == 0 ? 0 : ends[event - 1]);
+      w->notices.assign(std::make_move_iterator(notices.begin() + first),
+                        std::make_move_iterator(notices.begin() + last));
+    }
+  } catch (const std::exception& e) {  // out of memory: the writes stand, unannounced
+    for (GroupWriter* w : group) w->notices.clear();
+    report(
+        Error(ErrorCode::Storage,
+              std::string("the notifications of a group commit were not delivered: ") + e.what()));
+  }
   for (GroupWriter* w : group) {
-    const std::size_t first = event == 0 ? 0 : ends[event - 1];
-    event += w->events;
-    const std::size_t last = event == 0 ? 0 : ends[event - 1];
-    if (last == first) continue;
-    w->notices.assign(std::make_move_iterator(notices.begin() + static_cast<std::ptrdiff_t>(first)),
-                      std::make_move_iterator(notices.begin() + static_cast<std::ptrdiff_t>(last)));
-    w->ticket = delivery.take();
+    if (!w->notices.empty()) w->ticket = delivery.take();
   }
 }
 
