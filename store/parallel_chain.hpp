@@ -35,8 +35,8 @@ enum class FoldMode {
 struct FoldTuning {
   FoldMode mode = FoldMode::Auto;
   std::uint64_t parallel_after = 4096;  ///< Auto: rows checked on the calling thread first
-  unsigned workers = 0;                 ///< 0: hardware_concurrency(), at most 8, at least 1
-  std::size_t batch_rows = 512;         ///< rows per batch handed to a worker
+  unsigned workers = 0;          ///< 0: hardware_concurrency() - 1 (the caller works too), 1 to 8
+  std::size_t batch_rows = 512;  ///< rows per batch handed to a worker
 };
 
 /// The process-wide tuning every later scan uses (read once per scan; thread-safe).

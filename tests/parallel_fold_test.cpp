@@ -313,7 +313,7 @@ TEST_F(ParallelFoldTest, ASinkThatStopsEarlyEndsTheParallelScanAndTheVerifierSta
   EXPECT_EQ(snap.tasks.size(), 30u);
 }
 
-TEST(ParallelFoldTuning, AutoUsesTheMachinesThreadsCappedAtEight) {
+TEST(ParallelFoldTuning, AutoUsesOneWorkerPerCoreBesidesTheCallerCappedAtEight) {
   const unsigned n = tj::store::fold_workers({});
   EXPECT_GE(n, 1u);
   EXPECT_LE(n, 8u);

@@ -806,9 +806,9 @@ int main(int argc, char** argv) {
       fmt(double(kCheckpointTail)) +
       " events (or a tenth of the journal, if less) before the end, so open restores it and "
       "folds the events after it. A full fold hashes and decodes on " +
-      std::to_string(std::clamp(std::thread::hardware_concurrency(), 1U, 8U)) +
-      " worker threads (one per core, at most 8) while the opening thread reads the rows and "
-      "folds them in order (store/parallel_chain.hpp).");
+      std::to_string(std::clamp(std::max(std::thread::hardware_concurrency(), 2U) - 1, 1U, 8U)) +
+      " worker thread(s) (one per core besides the opening thread, at most 8) while the opening "
+      "thread reads the rows and folds them in order (store/parallel_chain.hpp).");
   rep.line("");
   rep.line(
       "| events | full fold s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB "
