@@ -106,10 +106,20 @@ class ChainVerifier {
   /// An empty `prev` (the row before is missing) is reported as a sequence gap.
   bool check_linked(const EventRow& row, std::string_view prev, events::Event& event);
 
+  /// Continues as if the row before the next one carried `next_seq - 1` and had the stored hash
+  /// `prev_hash` (a row checked elsewhere: store/parallel_chain.hpp).
+  void resume(std::uint64_t next_seq, std::string_view prev_hash) {
+    next_ = next_seq;
+    prev_.assign(prev_hash);
+  }
+
   /// The sequence number the next row must carry.
   std::uint64_t next_seq() const noexcept { return next_; }
   /// The hash of the last row checked (the stored one after a broken link).
   const std::string& last_hash() const noexcept { return prev_; }
+
+  /// The reporter it was given.
+  ChainReporter& reporter() noexcept { return reporter_; }
 
   /// The hasher, for other checks of the same rows.
   ChainHasher& hasher() noexcept { return hasher_; }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "store/open.hpp"
+#include "store/parallel_chain.hpp"
 #include "taskjournal/error.hpp"
 
 namespace taskjournal::store {
@@ -50,15 +51,16 @@ void Journal::read_new(const std::function<void(events::Event&&)>& sink,
   try {
     ThrowingReporter reporter(path());
     ChainVerifier verifier(verified_seq_, verified_hash_, reporter, hasher_);
-    // One Event refilled for every row: its id strings keep their buffers (ids longer than the
-    // small-string buffer, such as generated ones, cost an allocation per event otherwise). A
-    // sink may move from it; assigning to a moved-from string is fine.
-    events::Event event;
     bool first = true;
-    engine_->scan(verified_seq_, [&](const EventRow& row) {
+    ScanHooks hooks;
+    hooks.before = [&](const EventRow& row) {
       if (std::exchange(first, false) && row.seq != verified_seq_ + 1) check_archived();
-      verifier.check(row, event, !wants_payload || wants_payload(row.session_id));  // throws
-      sink(std::move(event));
+      return true;
+    };
+    hooks.wants_payload = wants_payload;
+    // The verifier's reporter throws at the first problem: a row reaches the sink decoded.
+    verified_scan(*engine_, verifier, hooks, [&](const EventRow& row, events::Event* event) {
+      sink(std::move(*event));
       verified_seq_ = row.seq;
       verified_hash_.assign(row.hash);  // checked equal to the hash computed
       return true;
@@ -109,11 +111,10 @@ void Journal::events_up_to(std::uint64_t up_to_seq,
   if (up_to_seq <= base_seq()) return;
   ThrowingReporter reporter(path());
   ChainVerifier verifier(base_seq(), base_hash(), reporter, hasher_);
-  events::Event event;
-  engine_->scan(base_seq(), [&](const EventRow& row) {
-    if (row.seq > up_to_seq) return false;
-    verifier.check(row, event);
-    sink(std::move(event));
+  ScanHooks hooks;
+  hooks.before = [&](const EventRow& row) { return row.seq <= up_to_seq; };
+  verified_scan(*engine_, verifier, hooks, [&](const EventRow& row, events::Event* event) {
+    sink(std::move(*event));
     return row.seq < up_to_seq;
   });
   if (verifier.next_seq() <= up_to_seq) {

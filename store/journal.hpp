@@ -64,7 +64,9 @@ class Journal {
   /// type and payload, and hands each to `sink` in order. An event counts as verified once
   /// `sink` returned. Throws Error(Corrupt) naming the journal and sequence number.
   /// With `wants_payload`, an event whose session it refuses reaches `sink` with its payload
-  /// unspecified (not decoded; still chained and numbered).
+  /// unspecified (not decoded; still chained and numbered); it is asked as each row is read,
+  /// which in a large read may be before earlier events reached `sink`. A large read hashes and
+  /// decodes on worker threads (store/parallel_chain.hpp); `sink` runs on the calling thread.
   void read_new(const std::function<void(events::Event&&)>& sink,
                 const std::function<bool(std::string_view session_id)>& wants_payload = {});
 

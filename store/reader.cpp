@@ -29,6 +29,7 @@
 #include "store/checkpoint_io.hpp"
 #include "store/journal.hpp"
 #include "store/open.hpp"
+#include "store/parallel_chain.hpp"
 #include "taskjournal/error.hpp"
 #include "taskjournal/json.hpp"
 #include "taskjournal/lifecycle.hpp"
@@ -66,13 +67,20 @@ class Chain {
   Chain(std::uint64_t after_seq, std::string prev_hash)
       : verifier_(after_seq, std::move(prev_hash), collector_, hasher_) {}
 
-  // Every problem of `row` in order (sequence, hash, version, type, payload); when there is none
-  // that keeps it from decoding, `event` holds the decoded event.
-  std::vector<Problem> check(const Row& row, std::optional<events::Event>& event) {
-    collector_.problems.clear();
-    events::Event decoded;
-    if (verifier_.check(row, decoded)) event = std::move(decoded);
-    return std::move(collector_.problems);
+  using Sink = std::function<bool(const Row&, std::vector<Problem>&, events::Event*)>;
+  // Reads the rows after the last one checked (Engine::scan) and checks each (sequence, hash,
+  // version, type, payload), a large scan's hashes and payloads on worker threads
+  // (store/parallel_chain.hpp): calls `before(row)`, whose false ends the scan there, then
+  // `sink(row, problems, event)` with every problem of the row in order and, when none kept it
+  // from decoding, the decoded event (else nullptr); the sink's false ends the scan.
+  void scan(store::Engine& engine, std::function<bool(const Row&)> before, const Sink& sink) {
+    store::ScanHooks hooks;
+    hooks.before = std::move(before);
+    store::verified_scan(engine, verifier_, hooks, [&](const Row& row, events::Event* event) {
+      std::vector<Problem> problems = std::move(collector_.problems);
+      collector_.problems.clear();
+      return sink(row, problems, event);
+    });
   }
 
  private:
@@ -383,12 +391,11 @@ void JournalReader::read(std::uint64_t after_seq,
       }
     }
     Chain chain(after_seq, std::move(prev));
-    r.journal.engine().scan(after_seq, [&](const Row& row) {
-      std::optional<events::Event> event;
-      auto problems = chain.check(row, event);
-      if (!problems.empty()) r.fail(problems.front());
-      return sink(to_public(*event, static_cast<std::uint32_t>(row.version)));
-    });
+    chain.scan(r.journal.engine(), {},
+               [&](const Row& row, std::vector<Problem>& problems, events::Event* event) {
+                 if (!problems.empty()) r.fail(problems.front());
+                 return sink(to_public(*event, static_cast<std::uint32_t>(row.version)));
+               });
   });
 }
 
@@ -419,47 +426,51 @@ JournalSnapshot JournalReader::replay(const ReplayLimit& limit,
       total = r.journal.newest_seq();
       if (limit.seq) total = std::min(total, *limit.seq);
     }
-    r.journal.engine().scan(start.seq, [&](const Row& row) {
+    auto within_limit = [&](const Row& row) {
       if (limit.seq && row.seq > *limit.seq) return false;
       if (limit.progress && row.seq % 8192 == 0) limit.progress(row.seq, std::max(total, row.seq));
-      if (limit.time && at(row.recorded_at) > *limit.time) return false;
-      std::optional<events::Event> event;
-      auto problems = chain.check(row, event);
-      if (!problems.empty()) r.fail(problems.front());
+      return !(limit.time && at(row.recorded_at) > *limit.time);
+    };
+    chain.scan(r.journal.engine(), within_limit,
+               [&](const Row& row, std::vector<Problem>& problems, events::Event* event) {
+                 if (!problems.empty()) r.fail(problems.front());
 
-      const bool report = on_step && (!step_task || *step_task == event->task_id);
-      std::optional<SessionTask> before;
-      DropReason dropped = DropReason::None;
-      if (report && !std::holds_alternative<events::TaskCreated>(event->payload)) {
-        if (const SessionTask* task = views.find(event->session_id, event->task_id)) {
-          before = *task;
-          dropped = drop_reason(*task, event->payload);
-        }
-      }
-      projections::Applied applied;
-      try {
-        applied = views.apply(*event);
-      } catch (const Error& e) {
-        r.fail(Problem{row.seq, e.code(), e.what()});
-      }
-      if (applied.created) order.push_back(event->task_id);
-      const auto version = static_cast<std::uint32_t>(row.version);
-      add_version(snap.payload_versions, version);
-      if (!snap.first_event_at) snap.first_event_at = event->recorded_at;
-      snap.last_event_at = event->recorded_at;
-      snap.last_seq = row.seq;
-      if (report) {
-        // task_pruned: the task as it was when it left the views (taken before `before` moves)
-        SessionTask after = applied.task ? *applied.task : before.value_or(SessionTask{});
-        on_step(ReplayStep{.event = to_public(*event, version),
-                           .before = std::move(before),
-                           .after = std::move(after),
-                           .dropped = dropped,
-                           .message = applied.message ? std::optional<TaskMessage>(*applied.message)
-                                                      : std::nullopt});
-      }
-      return true;
-    });
+                 const bool report = on_step && (!step_task || *step_task == event->task_id);
+                 std::optional<SessionTask> before;
+                 DropReason dropped = DropReason::None;
+                 if (report && !std::holds_alternative<events::TaskCreated>(event->payload)) {
+                   if (const SessionTask* task = views.find(event->session_id, event->task_id)) {
+                     before = *task;
+                     dropped = drop_reason(*task, event->payload);
+                   }
+                 }
+                 projections::Applied applied;
+                 try {
+                   applied = views.apply(*event);
+                 } catch (const Error& e) {
+                   r.fail(Problem{row.seq, e.code(), e.what()});
+                 }
+                 if (applied.created) order.push_back(event->task_id);
+                 const auto version = static_cast<std::uint32_t>(row.version);
+                 add_version(snap.payload_versions, version);
+                 if (!snap.first_event_at) snap.first_event_at = event->recorded_at;
+                 snap.last_event_at = event->recorded_at;
+                 snap.last_seq = row.seq;
+                 if (report) {
+                   // task_pruned: the task as it was when it left the views (taken before `before`
+                   // moves)
+                   SessionTask after =
+                       applied.task ? *applied.task : before.value_or(SessionTask{});
+                   on_step(ReplayStep{.event = to_public(*event, version),
+                                      .before = std::move(before),
+                                      .after = std::move(after),
+                                      .dropped = dropped,
+                                      .message = applied.message
+                                                     ? std::optional<TaskMessage>(*applied.message)
+                                                     : std::nullopt});
+                 }
+                 return true;
+               });
     snap.tasks.reserve(order.size());
     for (const auto& id : order) {
       const SessionTask* task = views.find_any(id);
@@ -537,12 +548,14 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
       }
     };
 
-    auto visit = [&](const Row& row) {
+    auto count = [&](const Row& row) {
       ++report.events;
       report.last_seq = row.seq;
       if (report.events % 8192 == 0) progress();
-      std::optional<events::Event> event;
-      for (auto& p : chain.check(row, event)) problem(p.seq, std::move(p.what));
+      return true;
+    };
+    auto visit = [&](const Row& row, std::vector<Problem>& problems, events::Event* event) {
+      for (auto& p : problems) problem(p.seq, std::move(p.what));
       if (!event) return true;
 
       // Fold under the views' own numbering, so that one bad event does not stop the fold.
@@ -585,8 +598,9 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
       for (int round = 0; round < 5; ++round) {
         const std::uint64_t seen = registry.last_seq();
         if (seen > report.last_seq) {
-          r.journal.engine().scan(report.last_seq,
-                                  [&](const Row& row) { return row.seq <= seen && visit(row); });
+          chain.scan(
+              r.journal.engine(), [&](const Row& row) { return row.seq <= seen && count(row); },
+              visit);
           total = std::max(total, report.last_seq);
           if (!report.problems.empty()) return;
         }
@@ -620,7 +634,7 @@ VerifyReport JournalReader::verify(const VerifyOptions& options) {
 
     // The registry folds the file on another thread while this one reads it.
     auto opening = std::async(std::launch::async, [&r] { return r.open_registry(); });
-    r.journal.engine().scan(start.seq, visit);
+    chain.scan(r.journal.engine(), count, visit);
     total = report.events;
     progress();
     if (report.problems.empty()) {

@@ -29,6 +29,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -933,7 +934,10 @@ int main(int argc, char** argv) {
       "newest checkpoint written " +
       fmt(double(kCheckpointTail)) +
       " events (or a tenth of the journal, if less) before the end, so open restores it and "
-      "folds the events after it.");
+      "folds the events after it. A full fold hashes and decodes on " +
+      std::to_string(std::clamp(std::max(std::thread::hardware_concurrency(), 2U) - 1, 1U, 8U)) +
+      " worker thread(s) (one per core besides the opening thread, at most 8) while the opening "
+      "thread reads the rows and folds them in order (store/parallel_chain.hpp).");
   rep.line("");
   rep.line(
       "| events | full fold s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB "
