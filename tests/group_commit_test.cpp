@@ -1002,7 +1002,8 @@ namespace {
 constexpr int kKillThreads = 16;
 
 /// The child: 16 threads on one Registry, each writing until killed, each call acknowledged on
-/// `ack_fd` after it returned ("C task", "A task artifact", "M task message"); "R" once open.
+/// `ack_fd` after it returned ("C task", "A task artifact", "M task message"); "R" once open;
+/// "G n" each time a group larger than any before was led (n calls in one commit).
 [[noreturn]] void grouped_writer(const JournalLocation& at, Durability durability, int round,
                                  int ack_fd) {
   try {
@@ -1011,6 +1012,10 @@ constexpr int kKillThreads = 16;
       const std::string l = line + "\n";  // one write below PIPE_BUF: lines never interleave
       if (!write_all(ack_fd, l.data(), l.size())) ::_exit(3);
     };
+    std::size_t largest = 1;  // written by leaders under the registry's lock
+    store::testing::set_writer_queue_hooks({}, [&](std::size_t n) {
+      if (n > largest) ack("G " + std::to_string(largest = n));
+    });
     ack("R");
     std::vector<std::thread> threads;
     for (int i = 0; i < kKillThreads; ++i) {
@@ -1045,6 +1050,7 @@ constexpr int kKillThreads = 16;
 struct KillAcks {
   bool ready = false;
   std::uint64_t count = 0;
+  std::size_t largest_group = 1;
   std::vector<std::string> created;
   std::vector<std::pair<std::string, std::string>> artifacts, messages;
   void add(const std::string& line) {
@@ -1053,6 +1059,10 @@ struct KillAcks {
     in >> kind >> a >> b;
     if (kind == "R") {
       ready = true;
+      return;
+    }
+    if (kind == "G") {
+      largest_group = std::max<std::size_t>(largest_group, std::stoul(a));
       return;
     }
     ++count;
@@ -1091,6 +1101,7 @@ void kill_during_grouped_commits(Durability durability, int rounds) {
   std::set<std::string> tasks;
   std::set<std::pair<std::string, std::string>> artifacts, messages;
   std::uint64_t acknowledged = 0;  // events of acknowledged calls, the parent's own included
+  std::size_t largest_group = 1;
   for (int round = 0; round < rounds; ++round) {
     Pipe pipe;
     const pid_t pid = fork_child([&] {
@@ -1113,6 +1124,7 @@ void kill_during_grouped_commits(Durability durability, int rounds) {
     // What was in the pipe when the child died was acknowledged too.
     read_acks(pipe.read_end(), buffer, acks, [](const KillAcks&) { return false; });
     acknowledged += acks.count;
+    largest_group = std::max(largest_group, acks.largest_group);
     tasks.insert(acks.created.begin(), acks.created.end());
     artifacts.insert(acks.artifacts.begin(), acks.artifacts.end());
     messages.insert(acks.messages.begin(), acks.messages.end());
@@ -1143,16 +1155,19 @@ void kill_during_grouped_commits(Durability durability, int rounds) {
     }
     EXPECT_TRUE(verifies_gap_free(at)) << "round " << round;
   }
+  // How large the groups the kills landed among were (not asserted: that is the scheduler's).
+  ::testing::Test::RecordProperty("largest_group", static_cast<int>(largest_group));
+  std::printf("largest group of the writers: %zu\n", largest_group);
 }
 
 }  // namespace
 
 TEST(GroupCommitCrash, SigkillDuringGroupedCommitsLosesNothingAcknowledgedDurabilityFull) {
-  kill_during_grouped_commits(Durability::Full, 4);
+  kill_during_grouped_commits(Durability::Full, 8);
 }
 
 TEST(GroupCommitCrash, SigkillDuringGroupedCommitsLosesNothingAcknowledgedDurabilityNormal) {
-  kill_during_grouped_commits(Durability::Normal, 4);
+  kill_during_grouped_commits(Durability::Normal, 8);
 }
 
 // ---- who groups ---------------------------------------------------------------------------------
@@ -1212,9 +1227,7 @@ ScriptResult run_script(bool group_commit, const std::string& name) {
       [&] { answers[5] = text_of(r.update(kSession, "missing", {.summary = "x"})); },
       [&] { answers[6] = error_text([&] { r.create(task_input("x")); }); },
       [&] { answers[7] = text_of(r.request_cancel(kSession, "b")); },
-      [&] {
-        answers[8] = text_of(r.update(kSession, "b", {.state = SessionTaskState::Canceled}));
-      },
+      [&] { answers[8] = text_of(r.update(kSession, "b", {.state = SessionTaskState::Canceled})); },
   };
   const auto outcomes = run_grouped(
       probe, [&] { r.update(kSession, "lead", {.summary = "leading"}); }, calls);
