@@ -108,6 +108,9 @@ class QueueProbe {
     };
   }
 
+  /// Moves the fake clock on (to make tasks old enough to prune).
+  void advance(std::chrono::microseconds step) { fake_.advance(step); }
+
   /// Arms the clock and forgets the groups recorded so far.
   void hold() {
     std::lock_guard lock(mutex_);
@@ -573,6 +576,141 @@ TEST(GroupCommit, EachCallOfAGroupDecidesOnTheEventsOfTheCallsBeforeIt) {
   EXPECT_TRUE(verifies_gap_free(at));
   Registry reopened = open_registry(at);
   EXPECT_EQ(dump_sessions(reopened, {kSession, "other"}), dump_sessions(r, {kSession, "other"}));
+}
+
+TEST(GroupCommit, AGroupDecidesOnWhatAnotherRegistryCommittedJustBeforeIt) {
+  QueueProbe probe;
+  TempDir dir;
+  const JournalLocation at = journal_at(dir, "other-writer");
+  Registry r = open_registry(at, {.clock = probe.clock()});
+  Registry other = open_registry(at);
+  r.create(task_input("lead", "leads"));
+  r.create(task_input("t1"));
+  const std::uint64_t before = r.last_seq();
+  constexpr std::size_t kGroup = 4;
+  bool wrote = false;
+  // The other registry writes while this one's group is about to begin (its leader holds this
+  // registry's lock, not the journal's): the group's decisions must rest on those events.
+  // (PostgreSQL: the group's optimistic commit conflicts and the group is decided again.)
+  probe.on_group([&](std::size_t n) {
+    if (n != kGroup || wrote) return;
+    wrote = true;
+    other.create(task_input("x"));
+    other.update(kSession, "t1", {.state = SessionTaskState::Running});
+  });
+  std::optional<SessionTask> created, updated, t1;
+  std::optional<TaskMessage> message;
+  const std::vector<std::function<void()>> calls{
+      [&] { created = r.create(task_input("x")); },
+      [&] { updated = r.update(kSession, "x", {.summary = "seen"}); },
+      [&] { t1 = r.update(kSession, "t1", {.summary = "after the other"}); },
+      [&] { message = r.record_message(kSession, "x", NewTaskMessage::inbound_text("hi")); },
+  };
+  const auto outcomes = run_grouped(
+      probe, [&] { r.update("leads", "lead", {.summary = "leading"}); }, calls);
+  EXPECT_TRUE(wrote);
+  // The held lead, this registry's group, then the other registry's two calls (from inside it).
+  EXPECT_EQ(probe.groups(), (std::vector<std::size_t>{1, kGroup, 1, 1}));
+  for (const auto& o : outcomes) EXPECT_TRUE(returned(o));
+  const auto x = other.get(kSession, "x");
+  ASSERT_TRUE(x && created);
+  EXPECT_EQ(created->created_at, x->created_at) << "the create was not idempotent";
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->summary, "seen");
+  ASSERT_TRUE(t1);
+  EXPECT_EQ(t1->state, SessionTaskState::Running) << "the update did not see the other's";
+  EXPECT_EQ(t1->summary, "after the other");
+  const auto events = events_of(at);
+  std::vector<std::string> written;
+  for (std::size_t i = before; i < events.size(); ++i) written.push_back(events[i].task_id);
+  EXPECT_THAT(written, ElementsAre("lead", "x", "t1", "x", "t1", "x"));
+  EXPECT_TRUE(verifies_gap_free(at));
+  EXPECT_EQ(dump_sessions(other, {kSession}), dump_sessions(r, {kSession}));
+}
+
+TEST(GroupCommitPrune, SqliteCallsAfterAPruneInTheirGroupFindThePrunedTaskGone) {
+  ASSERT_EQ(test_engine(), TestEngine::Sqlite)
+      << "on PostgreSQL prune_terminal takes the registry's lock before it queues (to build its "
+         "index of finished tasks), so a held decision keeps it out of the queue";
+  QueueProbe probe;
+  TempDir dir;
+  const JournalLocation at = journal_at(dir, "prune-then");
+  Registry r = open_registry(at, {.clock = probe.clock()});
+  r.create(task_input("lead", "leads"));
+  r.create(task_input("old"));
+  r.update(kSession, "old", {.state = SessionTaskState::Succeeded});
+  r.create(task_input("kept"));
+  probe.advance(std::chrono::hours(2));
+  const std::uint64_t before = r.last_seq();
+  std::vector<PrunedTask> pruned;
+  std::optional<SessionTask> updated{SessionTask{}}, cancelled{SessionTask{}};
+  const std::vector<std::function<void()>> calls{
+      [&] { pruned = r.prune_terminal(std::chrono::hours(1)); },
+      [&] { updated = r.update(kSession, "old", {.summary = "after the prune"}); },
+      [&] { r.record_message(kSession, "old", NewTaskMessage::inbound_text("after the prune")); },
+      [&] { r.create(task_input("old")); },
+      [&] { cancelled = r.request_cancel(kSession, "old"); },
+      [&] { r.update(kSession, "kept", {.summary = "a neighbour"}); },
+  };
+  const auto outcomes = run_grouped(
+      probe, [&] { r.update("leads", "lead", {.summary = "leading"}); }, calls);
+  EXPECT_EQ(probe.groups(), held_then(calls.size()));
+  EXPECT_TRUE(returned(outcomes[0]));
+  ASSERT_EQ(pruned.size(), 1u);
+  EXPECT_EQ(pruned[0].task_id, "old");
+  EXPECT_TRUE(returned(outcomes[1]));
+  EXPECT_EQ(updated, std::nullopt) << "an update of a task pruned before it in its group";
+  EXPECT_TRUE(threw(outcomes[2], ErrorCode::NotFound));
+  EXPECT_TRUE(threw(outcomes[3], ErrorCode::Conflict)) << "ids are not reused";
+  EXPECT_TRUE(returned(outcomes[4]));
+  EXPECT_EQ(cancelled, std::nullopt);
+  EXPECT_TRUE(returned(outcomes[5]));
+  // The lead, the prune and the neighbour's update: nothing else was written.
+  const auto events = events_of(at);
+  std::vector<std::string> written;
+  for (std::size_t i = before; i < events.size(); ++i) {
+    written.push_back(events[i].type + " " + events[i].task_id);
+  }
+  EXPECT_THAT(written, ElementsAre("task_updated lead", "task_pruned old", "task_updated kept"));
+  EXPECT_TRUE(verifies_gap_free(at));
+  EXPECT_NO_THROW({
+    Registry fresh = open_registry(at);
+    EXPECT_FALSE(fresh.get(kSession, "old"));
+  }) << "the journal no longer folds";
+  EXPECT_NO_THROW(EXPECT_FALSE(r.get(kSession, "old")));
+  EXPECT_NO_THROW(r.create(task_input("next")));
+}
+
+TEST(GroupCommitPrune, SqliteTwoPrunesInOneGroupPruneEachTaskOnce) {
+  ASSERT_EQ(test_engine(), TestEngine::Sqlite)
+      << "on PostgreSQL prune_terminal takes the registry's lock before it queues (to build its "
+         "index of finished tasks), so a held decision keeps it out of the queue";
+  QueueProbe probe;
+  TempDir dir;
+  const JournalLocation at = journal_at(dir, "prune-twice");
+  Registry r = open_registry(at, {.clock = probe.clock()});
+  r.create(task_input("lead", "leads"));
+  for (const char* id : {"old1", "old2"}) {
+    r.create(task_input(id));
+    r.update(kSession, id, {.state = SessionTaskState::Failed});
+  }
+  probe.advance(std::chrono::hours(2));
+  const std::uint64_t before = r.last_seq();
+  std::vector<PrunedTask> first, second;
+  const std::vector<std::function<void()>> calls{
+      [&] { first = r.prune_terminal(std::chrono::hours(1)); },
+      [&] { second = r.prune_terminal(std::chrono::hours(1)); },
+  };
+  const auto outcomes = run_grouped(
+      probe, [&] { r.update("leads", "lead", {.summary = "leading"}); }, calls);
+  EXPECT_EQ(probe.groups(), held_then(calls.size()));
+  for (const auto& o : outcomes) EXPECT_TRUE(returned(o));
+  EXPECT_EQ(first.size(), 2u);
+  EXPECT_EQ(second.size(), 0u) << "the second prune pruned what the first had pruned";
+  EXPECT_EQ(events_of(at).size(), before + 1 + 2);
+  EXPECT_TRUE(verifies_gap_free(at));
+  EXPECT_NO_THROW(Registry fresh = open_registry(at)) << "the journal no longer folds";
+  EXPECT_NO_THROW(r.create(task_input("next")));
 }
 
 // ---- a failing commit fails the whole group ----------------------------------------------------
