@@ -115,6 +115,7 @@ class QueueProbe {
   void hold() {
     std::lock_guard lock(mutex_);
     armed_ = true;
+    queued_ = 0;
     groups_.clear();
   }
   /// Waits until a decision is held by the armed clock.
