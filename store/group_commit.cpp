@@ -144,13 +144,14 @@ void Registry::Impl::write(GroupWriter& writer) {
 
 namespace {
 // A copy of what `failure` holds for each call of a failed group, so that threads rethrowing
-// it do not share one exception object (an Error is copied; anything else is shared).
+// it do not share one exception object (an Error is made anew; anything else is shared). Not a
+// copy-constructed Error: std::runtime_error's copies share one reference-counted message.
 std::exception_ptr copy_for_caller(const std::exception_ptr& failure) noexcept {
   try {
     std::rethrow_exception(failure);
   } catch (const Error& e) {
     try {
-      return std::make_exception_ptr(e);
+      return std::make_exception_ptr(Error(e.code(), e.what()));
     } catch (...) {
       return failure;  // no memory for a copy: share it
     }

@@ -26,6 +26,7 @@
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/signals2/signal.hpp>
@@ -507,13 +508,20 @@ struct Registry::Impl {
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
 
+    // A task pruned by an earlier call of this transaction is gone (a group's calls see the
+    // events before them, task_pruned included).
     const SessionTask* find(std::string_view session_id, std::string_view task_id) const {
+      if (pruned_.contains(task_id)) return nullptr;
       if (auto it = overlay_.find(task_id); it != overlay_.end()) {
         return it->second.session_id == session_id ? &it->second : nullptr;
       }
       return r_.views_of(session_id).find(session_id, task_id);
     }
     const SessionTask* find_any(std::string_view task_id, bool* in_journal = nullptr) const {
+      if (pruned_.contains(task_id)) {
+        if (in_journal) *in_journal = true;  // its events are in the journal: no reuse
+        return nullptr;
+      }
       if (auto it = overlay_.find(task_id); it != overlay_.end()) {
         if (in_journal) *in_journal = true;
         return &it->second;
@@ -525,6 +533,13 @@ struct Registry::Impl {
     // task as it is after the event.
     const SessionTask& append(events::Event event) {
       check_alive();
+      if (pruned_.contains(event.task_id)) {
+        // A decision that missed the prune before it (not through find()): its event would
+        // follow the task's task_pruned, and the journal would no longer fold. Refused before
+        // anything is written.
+        throw Error(ErrorCode::Conflict,
+                    "task " + event.task_id + " was pruned by an earlier call of this commit");
+      }
       event.seq = r_.position() + events_.size() + 1;
       r_.views_of(event.session_id);  // loaded (or kept) for the fold after the commit
       try {
@@ -540,6 +555,17 @@ struct Registry::Impl {
         throw;
       }
       SessionTask* task = nullptr;
+      if (std::holds_alternative<events::TaskPruned>(event.payload)) {
+        // The task as it was, for the caller; gone for every later call of the transaction.
+        auto it = overlay_.find(event.task_id);
+        pruned_last_ = it != overlay_.end()
+                           ? std::move(it->second)
+                           : *r_.views_of(event.session_id).find(event.session_id, event.task_id);
+        if (it != overlay_.end()) overlay_.erase(it);
+        pruned_.emplace(event.task_id);
+        events_.push_back(std::move(event));
+        return pruned_last_;
+      }
       if (const auto* created = std::get_if<events::TaskCreated>(&event.payload)) {
         task = &(overlay_[event.task_id] = new_session_task(created->input, event.recorded_at));
       } else {
@@ -611,6 +637,8 @@ struct Registry::Impl {
    private:
     Impl& r_;
     projections::StringMap<SessionTask> overlay_;
+    std::unordered_set<std::string, projections::StringHash, std::equal_to<>> pruned_;
+    SessionTask pruned_last_;             // what append() returned for the last task_pruned
     std::deque<events::Event> events_;    // never moved once appended (big payloads)
     std::optional<std::string> failure_;  // what made a statement fail: the transaction is dead
     bool optimistic_ = false;
