@@ -65,18 +65,21 @@ std::vector<PrunedTask> Registry::prune_terminal(std::chrono::seconds ttl, std::
         const auto older = [](const Candidate& a, const Candidate& b) {
           return a.finished_at != b.finished_at ? a.finished_at < b.finished_at : a.id < b.id;
         };
-        const std::size_t n = std::min<std::size_t>(limit, found.size());
-        std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(n),
-                          found.end(), older);
-        if (n > 0) r.journal.raise_schema_version(store::kPrunedSchemaVersion);
-        for (std::size_t i = 0; i < n; ++i) {
-          const SessionTask* task = tx.find(found[i].session, found[i].id);
-          pruned.push_back({.session_id = found[i].session,
-                            .task_id = found[i].id,
-                            .result_path = task ? task->result_path : std::nullopt});
+        // The candidates come from the views, which do not hold the events of the calls before
+        // this one in its group commit: a task another prune of the group removed is gone for
+        // this transaction (tx.find), and is skipped.
+        std::sort(found.begin(), found.end(), older);
+        for (const Candidate& candidate : found) {
+          if (pruned.size() == limit) break;
+          const SessionTask* task = tx.find(candidate.session, candidate.id);
+          if (!task || !is_terminal(task->state)) continue;
+          if (pruned.empty()) r.journal.raise_schema_version(store::kPrunedSchemaVersion);
+          pruned.push_back({.session_id = candidate.session,
+                            .task_id = candidate.id,
+                            .result_path = task->result_path});
           tx.append(events::Event{.recorded_at = now,
-                                  .session_id = found[i].session,
-                                  .task_id = found[i].id,
+                                  .session_id = candidate.session,
+                                  .task_id = candidate.id,
                                   .payload = events::TaskPruned{}});
         }
         return 0;
