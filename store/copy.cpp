@@ -20,6 +20,7 @@
 #include "store/engine.hpp"
 #include "store/journal.hpp"
 #include "store/open.hpp"
+#include "store/parallel_chain.hpp"
 #include "store/sqlite/file_checks.hpp"
 #include "taskjournal/error.hpp"
 
@@ -125,7 +126,6 @@ CopyResult copy_rows(store::Engine& src, store::Engine& dst, std::uint64_t up_to
   store::ThrowingReporter reporter(result.source);
   store::ChainHasher hasher;
   store::ChainVerifier verifier(base, base_hash, reporter, hasher);
-  events::Event event;
   struct Write {  // the open destination transaction, rolled back unless committed
     store::Engine& engine;
     bool open = false;
@@ -137,8 +137,12 @@ CopyResult copy_rows(store::Engine& src, store::Engine& dst, std::uint64_t up_to
   std::string last_hash;
   const int version = src.schema_version();
 
-  src.scan(base, [&](const store::EventRow& row) {
-    verifier.check(row, event);  // throws at the first problem
+  // Checked as the registry checks a fold (hashes and payloads of a large copy on worker
+  // threads, the rows read on a scan thread where the machine has the cores): the reporter throws
+  // at the first problem, so every row reaching the sink checked out. The sink never uses `src`.
+  store::ScanHooks hooks;
+  hooks.scan_thread = true;
+  store::verified_scan(src, verifier, hooks, [&](const store::EventRow& row, events::Event*) {
     if (row.seq <= kept) {
       if (row.seq == kept && row.hash != kept_hash) {
         throw not_a_prefix("event " + std::to_string(kept) + " differs");

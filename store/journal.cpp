@@ -37,6 +37,7 @@ void Journal::restart() {
   verified_hash_ = base_hash();
   pending_seq_ = 0;
   must_read_ = true;
+  fresh_ = true;
 }
 
 void Journal::resume_after(std::uint64_t seq, std::string hash) {
@@ -44,6 +45,7 @@ void Journal::resume_after(std::uint64_t seq, std::string hash) {
   verified_hash_ = std::move(hash);
   pending_seq_ = 0;
   must_read_ = true;
+  fresh_ = true;
 }
 
 void Journal::read_new(const std::function<void(events::Event&&)>& sink,
@@ -58,6 +60,8 @@ void Journal::read_new(const std::function<void(events::Event&&)>& sink,
       return true;
     };
     hooks.wants_payload = wants_payload;
+    // Only the first `before` uses the engine (check_archived); the sink does not.
+    hooks.scan_thread = std::exchange(fresh_, false);
     // The verifier's reporter throws at the first problem: a row reaches the sink decoded.
     verified_scan(*engine_, verifier, hooks, [&](const EventRow& row, events::Event* event) {
       sink(std::move(*event));
@@ -113,6 +117,7 @@ void Journal::events_up_to(std::uint64_t up_to_seq,
   ChainVerifier verifier(base_seq(), base_hash(), reporter, hasher_);
   ScanHooks hooks;
   hooks.before = [&](const EventRow& row) { return row.seq <= up_to_seq; };
+  hooks.scan_thread = true;  // neither `before` nor the sink uses the engine
   verified_scan(*engine_, verifier, hooks, [&](const EventRow& row, events::Event* event) {
     sink(std::move(*event));
     return row.seq < up_to_seq;

@@ -67,6 +67,9 @@ class Journal {
   /// unspecified (not decoded; still chained and numbered); it is asked as each row is read,
   /// which in a large read may be before earlier events reached `sink`. A large read hashes and
   /// decodes on worker threads (store/parallel_chain.hpp); `sink` runs on the calling thread.
+  /// The first read after opening, restart() or resume_after() (the one that may be large) may
+  /// read the engine on a scan thread meanwhile, unless `wants_payload` is given: `sink` must
+  /// not use the engine (nothing of this Journal but what it is handed).
   void read_new(const std::function<void(events::Event&&)>& sink,
                 const std::function<bool(std::string_view session_id)>& wants_payload = {});
 
@@ -183,6 +186,7 @@ class Journal {
   std::uint64_t pending_seq_ = 0;
   std::string pending_hash_;
   bool must_read_ = false;
+  bool fresh_ = true;  // no read_new since opening, restart() or resume_after()
 };
 
 }  // namespace taskjournal::store

@@ -173,6 +173,11 @@ class Workers {
     std::unique_lock lock(mutex_);
     done_.wait(lock, [&] { return b->done; });
   }
+  // A batch checked by the thread that read it (no workers).
+  void mark_done(Batch* b) {
+    std::lock_guard lock(mutex_);
+    b->done = true;
+  }
 
  private:
   void run() {
@@ -322,6 +327,196 @@ class ParallelScan {
   const std::size_t max_in_flight_;
 };
 
+// One verified scan read on a scan thread of its own: the scan thread reads the rows and copies
+// them into batches (checking them itself when there are no workers), workers check them, the
+// calling thread takes the batches back in order and delivers them (ParallelScan::deliver's
+// order of hooks, reports and sink calls). The scan thread waits inside the engine's scan after
+// the first row until that row was delivered, so that the first `before` may use the engine.
+class ThreadedScan {
+ public:
+  ThreadedScan(Engine& engine, ChainVerifier& verifier, const ScanHooks& hooks,
+               const std::function<bool(const EventRow&, events::Event*)>& sink,
+               const FoldTuning& tuning)
+      : engine_(engine),
+        verifier_(verifier),
+        hooks_(hooks),
+        sink_(sink),
+        batch_rows_(std::max<std::size_t>(tuning.batch_rows, 1)),
+        workers_(scan_thread_workers(tuning)),
+        max_batches_(2 * workers_.size() + 4),
+        after_(verifier.next_seq() - 1),
+        prev_hash_(verifier.last_hash()) {
+    if (workers_.size() == 0) own_chain_ = std::make_unique<WorkerChain>();
+    thread_ = std::thread([this] { read(); });  // throws if it cannot start: nothing read yet
+  }
+  ~ThreadedScan() {
+    stop();
+    thread_.join();
+  }
+  ThreadedScan(const ThreadedScan&) = delete;
+  ThreadedScan& operator=(const ThreadedScan&) = delete;
+
+  // Delivers every row read, in order; rethrows the engine's error after the rows before it.
+  void run() {
+    while (true) {
+      Batch* b = nullptr;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !ready_.empty() || finished_; });
+        if (ready_.empty()) break;
+        b = ready_.front();
+      }
+      workers_.wait(b);
+      bool go_on = false;
+      try {
+        go_on = deliver(*b);
+      } catch (...) {
+        stop();
+        throw;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        ready_.pop_front();
+        b->clear();
+        free_.push_back(b);
+        first_delivered_ = true;
+        if (!go_on) stopping_ = true;
+      }
+      changed_.notify_all();
+      if (!go_on) return;
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+  }
+
+  // The scan thread.
+  void read() {
+    Batch* current = nullptr;
+    std::uint64_t next = verifier_next();
+    std::string prev = prev_hash_;
+    bool first = true;
+    try {
+      engine_.scan(after_, [&](const EventRow& row) {
+        if (!current) {
+          current = take_free();
+          if (!current) return false;  // stopping
+          current->next_seq = next;
+          current->prev_hash.assign(prev);
+        }
+        current->add(row, true);
+        next = row.seq + 1;
+        prev.assign(row.hash);
+        if (first || current->slots.size() >= batch_rows_) {
+          if (!submit(std::exchange(current, nullptr))) return false;
+          if (std::exchange(first, false)) {
+            // The first row's `before` may use the engine: wait here until it was delivered.
+            std::unique_lock lock(mutex_);
+            changed_.wait(lock, [&] { return first_delivered_ || stopping_; });
+            return !stopping_;
+          }
+        }
+        return true;
+      });
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      error_ = std::current_exception();
+    }
+    if (current && !current->slots.empty()) {
+      try {
+        submit(current);
+      } catch (...) {  // cannot happen (no allocation), but never lose the error
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    changed_.notify_all();
+  }
+
+  std::uint64_t verifier_next() const noexcept { return after_ + 1; }
+
+  // A batch to fill, waiting while the most are in flight; nullptr once stopping.
+  Batch* take_free() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock,
+                  [&] { return stopping_ || !free_.empty() || owned_.size() < max_batches_; });
+    if (stopping_) return nullptr;
+    if (!free_.empty()) {
+      Batch* b = free_.back();
+      free_.pop_back();
+      return b;
+    }
+    owned_.push_back(std::make_unique<Batch>());
+    return owned_.back().get();
+  }
+
+  // Hands a filled batch to the workers (or checks it here) and to the calling thread.
+  bool submit(Batch* b) {
+    if (b->events.size() < b->slots.size()) b->events.resize(b->slots.size());
+    if (own_chain_) {
+      own_chain_->check(*b);
+      workers_.mark_done(b);
+    } else {
+      workers_.submit(b);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ready_.push_back(b);
+      if (stopping_) return false;
+    }
+    changed_.notify_all();
+    return true;
+  }
+
+  bool deliver(Batch& b) {
+    ChainReporter& reporter = verifier_.reporter();
+    std::size_t p = 0;
+    for (std::size_t i = 0; i < b.slots.size(); ++i) {
+      const EventRow row = b.row(i);
+      if (hooks_.before && !hooks_.before(row)) return false;
+      verifier_.resume(row.seq + 1, row.hash);
+      for (; p < b.problems.size() && b.problems[p].row == i; ++p) {
+        reporter.problem(b.problems[p].seq, b.problems[p].code, b.problems[p].what);
+      }
+      if (b.error && b.error_row == i) std::rethrow_exception(b.error);
+      if (!sink_(row, b.slots[i].ok ? &b.events[i] : nullptr)) return false;
+    }
+    return true;
+  }
+
+  Engine& engine_;
+  ChainVerifier& verifier_;
+  const ScanHooks& hooks_;
+  const std::function<bool(const EventRow&, events::Event*)>& sink_;
+  const std::size_t batch_rows_;
+  // Batches first: the workers and the scan thread (stopped before them) may still hold some.
+  std::vector<std::unique_ptr<Batch>> owned_;  // guarded by mutex_
+  std::unique_ptr<WorkerChain> own_chain_;     // no workers: the scan thread checks
+  Workers workers_;
+  const std::size_t max_batches_;
+  const std::uint64_t after_;
+  const std::string prev_hash_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Batch*> free_;  // guarded by mutex_
+  std::deque<Batch*> ready_;  // in order of rows; guarded by mutex_
+  bool stopping_ = false;     // the calling thread wants no more rows; guarded by mutex_
+  bool finished_ = false;     // the scan thread read its last row; guarded by mutex_
+  bool first_delivered_ = false;
+  std::exception_ptr error_;  // what the engine threw; guarded by mutex_ until finished_
+  std::thread thread_;        // last: started when everything else is in place
+};
+
 }  // namespace
 
 FoldTuning fold_tuning() {
@@ -343,13 +538,64 @@ unsigned fold_workers(const FoldTuning& tuning) {
   return std::clamp(cores > 1 ? cores - 1 : 1U, 1U, 8U);
 }
 
+bool fold_uses_scan_thread(const FoldTuning& tuning) {
+  switch (tuning.scan_thread) {
+    case FoldTuning::Scan::Never:
+      return false;
+    case FoldTuning::Scan::Always:
+      return true;
+    case FoldTuning::Scan::PerCores:
+      break;
+  }
+  return std::thread::hardware_concurrency() > 2;
+}
+
+unsigned scan_thread_workers(const FoldTuning& tuning) {
+  if (tuning.scan_thread_workers >= 0) return static_cast<unsigned>(tuning.scan_thread_workers);
+  // The scan thread and the calling thread (the fold) take a core each.
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::clamp(cores > 2 ? cores - 2 : 0U, 0U, 8U);
+}
+
+namespace {
+
+// Whether this scan reads on a scan thread: the caller allows it, no filter reads the sink's
+// state, and it is expected to be large (the newest row a hint only: nothing relies on it).
+bool wants_scan_thread(Engine& engine, const ChainVerifier& verifier, const ScanHooks& hooks,
+                       const FoldTuning& tuning) {
+  if (!hooks.scan_thread || hooks.wants_payload) return false;
+  if (tuning.mode == FoldMode::ScanThread) return true;
+  if (tuning.mode != FoldMode::Auto || !fold_uses_scan_thread(tuning)) return false;
+  try {
+    const std::uint64_t newest = engine.newest_seq();
+    const std::uint64_t after = verifier.next_seq() - 1;
+    return newest > after && newest - after >= tuning.parallel_after;
+  } catch (...) {
+    return false;  // the scan itself says what is wrong
+  }
+}
+
+}  // namespace
+
 void verified_scan(Engine& engine, ChainVerifier& verifier, const ScanHooks& hooks,
                    const std::function<bool(const EventRow&, events::Event*)>& sink) {
   const FoldTuning tuning = fold_tuning();
-  const std::uint64_t parallel_after = tuning.mode == FoldMode::Parallel ? 0
-                                       : tuning.mode == FoldMode::Sequential
-                                           ? UINT64_MAX
-                                           : tuning.parallel_after;
+  if (wants_scan_thread(engine, verifier, hooks, tuning)) {
+    std::unique_ptr<ThreadedScan> threaded;
+    try {
+      threaded = std::make_unique<ThreadedScan>(engine, verifier, hooks, sink, tuning);
+    } catch (...) {
+      threaded.reset();  // no thread (or memory): the calling thread reads, as below
+    }
+    if (threaded) {
+      threaded->run();
+      return;
+    }
+  }
+  const std::uint64_t parallel_after =
+      tuning.mode == FoldMode::Parallel || tuning.mode == FoldMode::ScanThread ? 0
+      : tuning.mode == FoldMode::Sequential                                    ? UINT64_MAX
+                                            : tuning.parallel_after;
   std::uint64_t sequential_rows = 0;
   bool tried = false;  // to start workers
   std::unique_ptr<ParallelScan> parallel;

@@ -10,7 +10,10 @@
 // What the sink and the reporter see is what a sequential verifier gives them, call for call.
 //
 // A scan starts sequential and goes parallel after its first rows (a catch-up of a few events
-// never starts a thread); if no thread can be started it stays sequential.
+// never starts a thread); if no thread can be started it stays sequential. A scan whose caller
+// allows it (ScanHooks::scan_thread) and that is expected to be large (Engine::newest_seq) may
+// instead read the engine on a scan thread of its own from the first row, so that reading,
+// checking and folding run on different cores: the calling thread then only folds.
 #pragma once
 
 #include <cstddef>
@@ -27,24 +30,42 @@ class Engine;
 
 /// How verified scans run: an internal knob (tests force one path, the benchmark compares them).
 enum class FoldMode {
-  Auto,        ///< sequential for the first `parallel_after` rows, then parallel
+  Auto,        ///< sequential for the first `parallel_after` rows, then parallel; a scan that
+               ///< allows it (ScanHooks::scan_thread) and is expected to hold at least
+               ///< `parallel_after` rows reads them on a scan thread when `scan_thread` says so
   Sequential,  ///< always on the calling thread
-  Parallel,    ///< parallel from the first row (tests: small journals, small batches)
+  Parallel,    ///< the caller reads, workers check, from the first row (tests: small batches)
+  ScanThread,  ///< a scan thread reads, workers check, from the first row, where the scan
+               ///< allows it (else Parallel)
 };
 
 struct FoldTuning {
   FoldMode mode = FoldMode::Auto;
   std::uint64_t parallel_after = 4096;  ///< Auto: rows checked on the calling thread first
-  unsigned workers = 0;          ///< 0: hardware_concurrency() - 1 (the caller works too), 1 to 8
+  /// Checking workers; 0: per cores (fold_workers). With a scan thread, 0 workers is a choice
+  /// (`scan_thread_workers`): the scan thread then checks the rows itself.
+  unsigned workers = 0;
   std::size_t batch_rows = 512;  ///< rows per batch handed to a worker
+  /// Auto: whether a large scan that allows it reads on a scan thread; by default when the
+  /// machine has more than 2 cores (on 2 cores a third busy thread only takes turns).
+  enum class Scan { PerCores, Never, Always } scan_thread = Scan::PerCores;
+  /// Workers beside a scan thread (ScanThread, or Auto with a scan thread): -1 per cores
+  /// (cores - 2, at least 0, at most 8), else that many (0: the scan thread checks too).
+  int scan_thread_workers = -1;
 };
 
 /// The process-wide tuning every later scan uses (read once per scan; thread-safe).
 FoldTuning fold_tuning();
 void set_fold_tuning(const FoldTuning& tuning);
 
-/// The worker count a parallel scan starts with under `tuning`.
+/// The worker count a parallel scan (the caller reading) starts with under `tuning`.
 unsigned fold_workers(const FoldTuning& tuning);
+
+/// Whether Auto reads a large scan on a scan thread under `tuning`.
+bool fold_uses_scan_thread(const FoldTuning& tuning);
+
+/// The worker count beside a scan thread under `tuning` (0: the scan thread checks the rows).
+unsigned scan_thread_workers(const FoldTuning& tuning);
 
 /// What a verified scan does around each row.
 struct ScanHooks {
@@ -55,6 +76,12 @@ struct ScanHooks {
   /// calling thread as each row is read, which may be before earlier rows reached the sink: it
   /// must not depend on what the sink did.
   std::function<bool(std::string_view session_id)> wants_payload;
+  /// Set by callers whose scan may read the engine on a thread of its own (the pipeline scan
+  /// thread -> checking workers -> in-order sink on the calling thread): after the first row,
+  /// neither `before` nor the sink touches the engine (`before` of the first row may: the scan
+  /// thread waits inside the engine's scan until that row reached the sink). Never used with
+  /// `wants_payload` (it reads state the sink changes, so it stays on the reading thread).
+  bool scan_thread = false;
 };
 
 /// Reads every row after verifier.next_seq() - 1 with engine.scan and checks it as

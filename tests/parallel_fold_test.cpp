@@ -3,6 +3,7 @@
 // events handed over, the same problems in the same order with the same messages — on random
 // journals, also damaged ones; a sink or reporter that throws stops the workers and propagates.
 // Case counts: RC_PARAMS.
+#include <filesystem>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -53,7 +54,8 @@ std::string error_text(const tj::Error& e) {
 }
 
 // Everything a journal's readers show: verify's report, replay's views, read's events, the
-// journal's own read_new (other sessions' payloads not decoded) and a read-only registry's views.
+// journal's own read_new (other sessions' payloads not decoded, and all of them), events_up_to,
+// a read-only registry's views and a copy of the journal (store/copy.cpp).
 struct Outcome {
   std::vector<tj::JournalProblem> problems;
   std::uint64_t verified_events = 0;
@@ -73,9 +75,19 @@ struct Outcome {
   std::uint64_t journal_verified = 0;
   std::string journal_error;
 
+  std::vector<std::string> all;  // read_new without a filter: seq, session, payload
+  std::uint64_t all_verified = 0;
+  std::string all_error;
+
+  std::vector<std::string> up_to;  // events_up_to the newest row
+  std::string up_to_error;
+
   std::vector<std::vector<tj::SessionTask>> lists;
   std::vector<std::vector<tj::TaskMessage>> messages;
   std::string registry_error;
+
+  std::uint64_t copied = 0;
+  std::string copy_digest;  // or the copy's error
 
   bool operator==(const Outcome&) const = default;
 };
@@ -96,6 +108,10 @@ std::ostream& operator<<(std::ostream& os, const Outcome& o) {
   for (const auto& e : o.read) os << "  " << e.seq << " " << e.type << "\n";
   os << "journal: verified " << o.journal_verified << " " << o.journal_error << "\n";
   for (const auto& e : o.journal) os << "  " << e << "\n";
+  os << "read_new all: verified " << o.all_verified << " " << o.all_error << "\n";
+  for (const auto& e : o.all) os << "  " << e << "\n";
+  os << "events_up_to: " << o.up_to.size() << " " << o.up_to_error << "\n";
+  os << "copy: " << o.copied << " " << o.copy_digest << "\n";
   os << "registry: " << o.registry_error << "\n  lists ";
   tj::print_detail::value(os, o.lists);
   os << "\n  messages ";
@@ -144,6 +160,24 @@ Outcome outcome_of(const std::string& path, std::size_t stop_after) {
   }
   o.journal_verified = journal.verified_seq();
 
+  tj::store::Journal all(tj::store::JournalConfig{.path = path, .read_only = true});
+  try {
+    all.read_new([&](ev::Event&& e) {
+      o.all.push_back(std::to_string(e.seq) + " " + e.session_id + " " + e.task_id + " " +
+                      ev::payload_json(e.payload));
+    });
+  } catch (const tj::Error& e) {
+    o.all_error = error_text(e);
+  }
+  o.all_verified = all.verified_seq();
+  try {
+    all.events_up_to(all.newest_seq(), [&](ev::Event&& e) {
+      o.up_to.push_back(std::to_string(e.seq) + " " + ev::payload_json(e.payload));
+    });
+  } catch (const tj::Error& e) {
+    o.up_to_error = error_text(e);
+  }
+
   try {
     auto registry =
         tj::Registry::open(path, tj::Options{.read_only = true, .open_from_checkpoint = false});
@@ -156,6 +190,17 @@ Outcome outcome_of(const std::string& path, std::size_t stop_after) {
   } catch (const tj::Error& e) {
     o.registry_error = error_text(e);
   }
+
+  const std::string copy = path + ".copy";
+  std::filesystem::remove(copy);
+  try {
+    const tj::CopyResult result = tj::copy_journal(path, copy, {.batch_events = 16});
+    o.copied = result.copied;
+    o.copy_digest = result.digest.hash;
+  } catch (const tj::Error& e) {
+    o.copy_digest = error_text(e);
+  }
+  std::filesystem::remove(copy);
   return o;
 }
 
@@ -215,11 +260,18 @@ RC_GTEST_PROP(ParallelFold, SequentialAndParallelVerifiedFoldAreEqualOnRandomJou
   RC_CLASSIFY(rows > 60, "more than 60 rows");
   const auto stop_after = *tjt::uniform<std::size_t>(1, 200);
   const FoldTuning parallel{
-      .mode = *rc::gen::element(FoldMode::Parallel, FoldMode::Auto),
+      .mode = *rc::gen::element(FoldMode::Parallel, FoldMode::Auto, FoldMode::ScanThread),
       .parallel_after = *tjt::uniform<std::uint64_t>(0, 40),
       .workers = *tjt::uniform(1U, 5U),
       .batch_rows = *tjt::uniform<std::size_t>(1, 40),
+      .scan_thread = *rc::gen::element(FoldTuning::Scan::Never, FoldTuning::Scan::Always),
+      .scan_thread_workers = *tjt::uniform(0, 3),
   };
+  RC_CLASSIFY(
+      parallel.mode == FoldMode::ScanThread ||
+          (parallel.mode == FoldMode::Auto && parallel.scan_thread == FoldTuning::Scan::Always &&
+           rows >= parallel.parallel_after),
+      "scan thread");
   Outcome sequential_outcome;
   {
     Tuned tuned(kSequential);
@@ -232,7 +284,9 @@ RC_GTEST_PROP(ParallelFold, SequentialAndParallelVerifiedFoldAreEqualOnRandomJou
   }
   if (!(parallel_outcome == sequential_outcome)) {
     std::ostringstream os;
-    os << "parallel (batches of " << parallel.batch_rows << ", " << parallel.workers
+    os << "parallel (mode " << static_cast<int>(parallel.mode) << ", batches of "
+       << parallel.batch_rows << ", " << parallel.workers << " workers, scan thread "
+       << static_cast<int>(parallel.scan_thread) << " with " << parallel.scan_thread_workers
        << " workers):\n"
        << parallel_outcome << "sequential:\n"
        << sequential_outcome;
@@ -272,6 +326,30 @@ TEST_F(ParallelFoldTest, ASinkThatThrowsStopsTheParallelReadAndTheNextReadGoesOn
   for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
 }
 
+TEST_F(ParallelFoldTest, ASinkThatThrowsStopsTheScanThreadAndTheNextReadGoesOnFromThere) {
+  const std::string path = journal_of(100);
+  Tuned tuned({.mode = FoldMode::ScanThread, .batch_rows = 7, .scan_thread_workers = 2});
+  tj::store::Journal journal(tj::store::JournalConfig{.path = path, .read_only = true});
+  std::vector<std::uint64_t> seen;
+  struct Stop {};
+  EXPECT_THROW(journal.events_up_to(100,
+                                    [&](ev::Event&& e) {
+                                      if (e.seq == 40) throw Stop{};
+                                      seen.push_back(e.seq);
+                                    }),
+               Stop);
+  EXPECT_EQ(seen.size(), 39u);
+  EXPECT_THROW(journal.read_new([&](ev::Event&& e) {
+    if (e.seq == 40) throw Stop{};
+  }),
+               Stop);
+  EXPECT_EQ(journal.verified_seq(), 39u);
+  seen.clear();
+  journal.read_new([&](ev::Event&& e) { seen.push_back(e.seq); });
+  ASSERT_EQ(seen.size(), 61u);
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 40);
+}
+
 TEST_F(ParallelFoldTest, AParallelReadStopsAtTheFirstDamagedRowWithTheSequentialError) {
   const std::string path = journal_of(100);
   {
@@ -293,6 +371,11 @@ TEST_F(ParallelFoldTest, AParallelReadStopsAtTheFirstDamagedRowWithTheSequential
   };
   const auto parallel = read_all({.mode = FoldMode::Parallel, .workers = 2, .batch_rows = 16});
   EXPECT_EQ(parallel, read_all(kSequential));
+  for (int workers = 0; workers < 3; ++workers) {
+    EXPECT_EQ(
+        read_all({.mode = FoldMode::ScanThread, .batch_rows = 16, .scan_thread_workers = workers}),
+        parallel);
+  }
   EXPECT_EQ(parallel.first, 60u);
   EXPECT_EQ(parallel.second,
             path + ": event 61: hash mismatch (row altered, removed or reordered)");

@@ -934,10 +934,20 @@ int main(int argc, char** argv) {
       "newest checkpoint written " +
       fmt(double(kCheckpointTail)) +
       " events (or a tenth of the journal, if less) before the end, so open restores it and "
-      "folds the events after it. A full fold hashes and decodes on " +
-      std::to_string(std::clamp(std::max(std::thread::hardware_concurrency(), 2U) - 1, 1U, 8U)) +
-      " worker thread(s) (one per core besides the opening thread, at most 8) while the opening "
-      "thread reads the rows and folds them in order (store/parallel_chain.hpp).");
+      "folds the events after it. " +
+      // As store::fold_uses_scan_thread and the worker counts of store/parallel_chain.cpp.
+      (std::thread::hardware_concurrency() > 2
+           ? "A full fold reads the rows on a scan thread, hashes and decodes them on " +
+                 std::to_string(std::min(std::thread::hardware_concurrency() - 2, 8U)) +
+                 " worker thread(s) (one per core besides the scan and the opening thread, at "
+                 "most 8) and folds them in order on the opening thread"
+           : "A full fold hashes and decodes on " +
+                 std::to_string(
+                     std::clamp(std::max(std::thread::hardware_concurrency(), 2U) - 1, 1U, 8U)) +
+                 " worker thread(s) (one per core besides the opening thread, at most 8) while "
+                 "the opening thread reads the rows and folds them in order (on more than 2 "
+                 "cores a scan thread reads them)") +
+      " (store/parallel_chain.hpp).");
   rep.line("");
   rep.line(
       "| events | full fold s | fold events/s | raw scan rows/s | fold / scan | RSS MB | peak MB "
