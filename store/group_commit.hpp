@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <span>
@@ -27,9 +28,20 @@ namespace taskjournal::store {
 
 class WriterQueue {
  public:
-  struct Writer {
-    bool done = false;  // written by a leader (set under the queue's lock)
+  // How a writer is woken. Its own, not the queue's lock: a leader hands the front to the next
+  // leader first and then wakes its group's writers one by one, none of which waits for the
+  // queue's lock on its way out. Shared (one per thread, reused): the leader holds it while it
+  // notifies after unlocking, so a writer that returns at once cannot pull it from under it,
+  // and a writer woken does not first wait for the leader to release its mutex.
+  struct Signal {
+    std::mutex mutex;
     std::condition_variable cv;
+    int state = 0;  // 0 waiting, kDone or kLeads (set under `mutex`)
+  };
+  static constexpr int kDone = 1;   // a leader wrote it
+  static constexpr int kLeads = 2;  // it is at the front: it leads the next group
+  struct Writer {
+    std::shared_ptr<Signal> signal;  // set by join()
   };
 
   /// Queues `w` and waits until a leader wrote it (false) or it is at the front (true: it leads
@@ -38,9 +50,10 @@ class WriterQueue {
   /// The leader's group, in queue order, into `out`: the leader itself (at the front) and the
   /// writers behind it, as many as fit. Returns how many.
   std::size_t group(std::span<Writer*> out);
-  /// Removes the group's `n` writers from the front, marks all but the leader done, wakes them
-  /// and the writer now at the front (the next leader).
-  void finish(std::size_t n);
+  /// Removes the `group` (as group() gave it, the leader first) from the front, wakes the
+  /// writer now at the front (the next leader), then marks the others of the group done and
+  /// wakes them.
+  void finish(std::span<Writer* const> group);
 
  private:
   std::mutex mutex_;

@@ -735,6 +735,7 @@ struct Registry::Impl {
 
   store::WriterQueue writers;
   store::DeliveryOrder delivery;
+  std::atomic<std::size_t> last_group{0};  // the size of the newest group (write())
   // Queues `writer` and returns once its group committed (or failed): led by this thread or by
   // the thread at the front when it arrived.
   void write(GroupWriter& writer);
