@@ -43,7 +43,7 @@ const std::shared_ptr<WriterQueue::Signal>& own_signal() {
 
 // Sets `state` and wakes the writer; notified after unlocking, on a signal this holds alive.
 void wake(const WriterQueue::Writer& w, int state) {
-  const std::shared_ptr<WriterQueue::Signal> signal = w.signal;
+  const std::shared_ptr<WriterQueue::Signal> signal = *w.signal;
   {
     const std::lock_guard lock(signal->mutex);
     signal->state = state;
@@ -53,20 +53,19 @@ void wake(const WriterQueue::Writer& w, int state) {
 }  // namespace
 
 bool WriterQueue::join(Writer& w) {
-  w.signal = own_signal();
-  {
-    const std::lock_guard lock(w.signal->mutex);
-    w.signal->state = 0;
-  }
+  w.signal = &own_signal();
   {
     const std::lock_guard lock(mutex_);
     queue_.push_back(&w);
     if (queued_hook()) queued_hook()(queue_.size());
     if (queue_.size() == 1) return true;  // no commit in flight: lead at once
   }
-  std::unique_lock lock(w.signal->mutex);
-  w.signal->cv.wait(lock, [&] { return w.signal->state != 0; });
-  return w.signal->state == kLeads;
+  Signal& signal = **w.signal;
+  std::unique_lock lock(signal.mutex);
+  signal.cv.wait(lock, [&] { return signal.state != 0; });
+  const bool leads = signal.state == kLeads;
+  signal.state = 0;  // for this thread's next call
+  return leads;
 }
 
 std::size_t WriterQueue::group(std::span<Writer*> out) {
@@ -169,10 +168,10 @@ void Registry::Impl::write(GroupWriter& writer) {
     const std::size_t& n;
     ~Finish() { queue.finish(std::span(front).first(n)); }
   } finish{writers, front, taken};
-  std::vector<GroupWriter*> group;
-  group.reserve(kMaxGroup);  // may throw: before the group is taken
   taken = writers.group(std::span(front).first(options.group_commit ? kMaxGroup : 1));
-  for (std::size_t i = 0; i < taken; ++i) group.push_back(static_cast<GroupWriter*>(front[i]));
+  std::array<GroupWriter*, kMaxGroup> writers_of{};
+  for (std::size_t i = 0; i < taken; ++i) writers_of[i] = static_cast<GroupWriter*>(front[i]);
+  const std::span<GroupWriter* const> group = std::span(writers_of).first(taken);
   last_group.store(taken, std::memory_order_relaxed);
   const std::lock_guard guard(mutex);
   if (store::grouped_hook()) store::grouped_hook()(group.size());
@@ -198,11 +197,11 @@ std::exception_ptr copy_for_caller(const std::exception_ptr& failure) noexcept {
 }
 }  // namespace
 
-void Registry::Impl::commit_group(const std::vector<GroupWriter*>& group) {
+void Registry::Impl::commit_group(std::span<GroupWriter* const> group) {
   const bool may_be_optimistic = std::all_of(
       group.begin(), group.end(), [](const GroupWriter* w) { return w->may_be_optimistic; });
   std::vector<Notice> notices;
-  std::vector<std::size_t> ends;  // notices up to each event of the transaction
+  std::vector<std::size_t>& ends = group_ends;  // notices up to each event of the transaction
   for (int attempt = 0;; ++attempt) {
     const bool optimistic =
         may_be_optimistic && sessions.has_value() && attempt == 0 && locked_calls_left == 0;

@@ -41,7 +41,7 @@ class WriterQueue {
   static constexpr int kDone = 1;   // a leader wrote it
   static constexpr int kLeads = 2;  // it is at the front: it leads the next group
   struct Writer {
-    std::shared_ptr<Signal> signal;  // set by join()
+    const std::shared_ptr<Signal>* signal = nullptr;  // its thread's (set by join())
   };
 
   /// Queues `w` and waits until a leader wrote it (false) or it is at the front (true: it leads

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -742,7 +743,8 @@ struct Registry::Impl {
   // The leader's work, under the lock: one transaction for the group (again after a conflict),
   // each call deciding against every event before it; a call refused leaves no trace and fails
   // alone; any other failure fails the whole group, nothing of it committed.
-  void commit_group(const std::vector<GroupWriter*>& group);
+  void commit_group(std::span<GroupWriter* const> group);
+  std::vector<std::size_t> group_ends;  // commit_group's, kept for its capacity
   // Delivers `notices` in the turn of `ticket` (0: nothing to deliver).
   void deliver(std::uint64_t ticket, const std::vector<Notice>& notices);
 
