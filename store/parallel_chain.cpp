@@ -216,6 +216,25 @@ class Workers {
 };
 
 // One verified scan in its parallel part.
+// Hands a checked batch to the caller, in order, on the calling thread: the `before` hook, each
+// row's problems to the reporter, then the sink. False once the hook or the sink stopped.
+bool deliver_batch(Batch& b, ChainVerifier& verifier, const ScanHooks& hooks,
+                   const std::function<bool(const EventRow&, events::Event*)>& sink) {
+  ChainReporter& reporter = verifier.reporter();
+  std::size_t p = 0;
+  for (std::size_t i = 0; i < b.slots.size(); ++i) {
+    const EventRow row = b.row(i);
+    if (hooks.before && !hooks.before(row)) return false;
+    verifier.resume(row.seq + 1, row.hash);
+    for (; p < b.problems.size() && b.problems[p].row == i; ++p) {
+      reporter.problem(b.problems[p].seq, b.problems[p].code, b.problems[p].what);
+    }
+    if (b.error && b.error_row == i) std::rethrow_exception(b.error);
+    if (!sink(row, b.slots[i].ok ? &b.events[i] : nullptr)) return false;
+  }
+  return true;
+}
+
 class ParallelScan {
  public:
   ParallelScan(ChainVerifier& verifier, const ScanHooks& hooks,
@@ -295,21 +314,7 @@ class ParallelScan {
     return true;
   }
 
-  bool deliver(Batch& b) {
-    ChainReporter& reporter = verifier_.reporter();
-    std::size_t p = 0;
-    for (std::size_t i = 0; i < b.slots.size(); ++i) {
-      const EventRow row = b.row(i);
-      if (hooks_.before && !hooks_.before(row)) return false;
-      verifier_.resume(row.seq + 1, row.hash);
-      for (; p < b.problems.size() && b.problems[p].row == i; ++p) {
-        reporter.problem(b.problems[p].seq, b.problems[p].code, b.problems[p].what);
-      }
-      if (b.error && b.error_row == i) std::rethrow_exception(b.error);
-      if (!sink_(row, b.slots[i].ok ? &b.events[i] : nullptr)) return false;
-    }
-    return true;
-  }
+  bool deliver(Batch& b) { return deliver_batch(b, verifier_, hooks_, sink_); }
 
   ChainVerifier& verifier_;
   const ScanHooks& hooks_;
@@ -477,21 +482,7 @@ class ThreadedScan {
     return true;
   }
 
-  bool deliver(Batch& b) {
-    ChainReporter& reporter = verifier_.reporter();
-    std::size_t p = 0;
-    for (std::size_t i = 0; i < b.slots.size(); ++i) {
-      const EventRow row = b.row(i);
-      if (hooks_.before && !hooks_.before(row)) return false;
-      verifier_.resume(row.seq + 1, row.hash);
-      for (; p < b.problems.size() && b.problems[p].row == i; ++p) {
-        reporter.problem(b.problems[p].seq, b.problems[p].code, b.problems[p].what);
-      }
-      if (b.error && b.error_row == i) std::rethrow_exception(b.error);
-      if (!sink_(row, b.slots[i].ok ? &b.events[i] : nullptr)) return false;
-    }
-    return true;
-  }
+  bool deliver(Batch& b) { return deliver_batch(b, verifier_, hooks_, sink_); }
 
   Engine& engine_;
   ChainVerifier& verifier_;

@@ -598,6 +598,32 @@ tj::Registry open_pg(const std::string& conninfo, tj::Options options) {
 
 }  // namespace
 
+// A new, empty schema `name` on the bench's server; its conninfo.
+std::string fresh_schema(bench::pg::Conn& admin, const std::string& base, const std::string& name) {
+  admin.exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name);
+  return conninfo_for(base, name);
+}
+
+// The rows of the journal at `conninfo` that `tail` (WHERE ... ORDER BY ...) selects, as raw
+// appends them.
+std::vector<Row> stored_rows(const std::string& conninfo, const std::string& tail) {
+  bench::pg::Conn c(conninfo);
+  const bench::pg::Result r(PQexecParams(
+      c.raw(),
+      ("SELECT type, version::text, recorded_at::text, session_id, task_id, payload, hash "
+       "FROM events " +
+       tail)
+          .c_str(),
+      0, nullptr, nullptr, nullptr, nullptr, 1));
+  std::vector<Row> rows;
+  for (int i = 0; i < r.rows(); ++i) {
+    rows.push_back({std::string(r.get(i, 0)), std::string(r.get(i, 1)), std::string(r.get(i, 2)),
+                    std::string(r.get(i, 3)), std::string(r.get(i, 4)), std::string(r.get(i, 5)),
+                    std::string(r.get(i, 6))});
+  }
+  return rows;
+}
+
 // ---- throughput under concurrency (issue #14)
 // ---------------------------------------------------------------------------------------------
 
@@ -613,28 +639,18 @@ void threads_section(const Settings& s, const std::string& command_line, const s
   namespace th = bench::threads;
   const std::string load_start = load_average();
   const auto start = Clock::now();
-  auto fresh_schema = [&](const std::string& name) {
-    admin.exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name);
-    return conninfo_for(base, name);
-  };
+  auto fresh = [&](const std::string& name) { return fresh_schema(admin, base, name); };
   // The row raw appends: a progress update as taskjournal stores it.
   Row row;
   {
-    const std::string info = fresh_schema("t_template");
+    const std::string info = fresh("t_template");
     {
       auto r = tj::Registry::open_postgresql(info, {.durability = tj::Durability::Normal});
       th::updater(r, 0)();
     }
-    bench::pg::Conn c(info);
-    const bench::pg::Result r(PQexecParams(
-        c.raw(),
-        "SELECT type, version::text, recorded_at::text, session_id, task_id, payload, hash "
-        "FROM events ORDER BY seq DESC LIMIT 1",
-        0, nullptr, nullptr, nullptr, nullptr, 1));
-    if (r.rows() != 1) throw std::runtime_error("no row to replay");
-    row = {std::string(r.get(0, 0)), std::string(r.get(0, 1)), std::string(r.get(0, 2)),
-           std::string(r.get(0, 3)), std::string(r.get(0, 4)), std::string(r.get(0, 5)),
-           std::string(r.get(0, 6))};
+    const std::vector<Row> rows = stored_rows(info, "ORDER BY seq DESC LIMIT 1");
+    if (rows.size() != 1) throw std::runtime_error("no row to replay");
+    row = rows.front();
   }
   const double seconds = s.quick ? 0.5 : 2.0;
   using Key = std::tuple<std::string, tj::Durability, int>;
@@ -646,12 +662,12 @@ void threads_section(const Settings& s, const std::string& command_line, const s
         // Which of the two runs first alternates by round: the first cell after a new file or
         // schema meets the disk's and the server's leftovers of the cells before it.
         for (const bool grouped : {round % 2 == 0, round % 2 != 0}) {
-          const std::string info = fresh_schema("t_tj");
+          const std::string info = fresh("t_tj");
           auto r = tj::Registry::open_postgresql(info, {.durability = d, .group_commit = grouped});
           cells[{grouped ? "taskjournal" : "taskjournal, no group commit", d, threads}].push_back(
               th::measure(threads, cell, [&](int t) { return th::updater(r, t); }));
         }
-        const std::string info = fresh_schema("t_raw");
+        const std::string info = fresh("t_raw");
         {
           bench::pg::Conn c(info);
           c.exec(kRawSchemaSql);
@@ -778,10 +794,7 @@ int main(int argc, char** argv) {
   bench::pg::Conn admin(base);
   const std::string version(admin.exec("SHOW server_version").get(0, 0));
   const double flushes_start = fdatasyncs_per_s(server.dir());
-  auto fresh_schema = [&](const std::string& name) {
-    admin.exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name);
-    return conninfo_for(base, name);
-  };
+  auto fresh = [&](const std::string& name) { return fresh_schema(admin, base, name); };
   auto drop_schema = [&](const std::string& name) {
     admin.exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
   };
@@ -812,26 +825,15 @@ int main(int argc, char** argv) {
     // The raw rows: taskjournal's own events for this very workload.
     std::vector<Row> rows;
     {
-      const std::string info = fresh_schema("w_template");
+      const std::string info = fresh("w_template");
       {
         auto r = tj::Registry::open_postgresql(info, {.durability = tj::Durability::Normal});
         r.create({.session_id = "sess_w", .id = "task_w", .kind = "subagent"});
         r.update("sess_w", "task_w", running);
         for (std::uint64_t k = 0; k < 200; ++k) r.update("sess_w", "task_w", progress_update(k));
       }
-      bench::pg::Conn c(info);
-      const bench::pg::Result r(PQexecParams(
-          c.raw(),
-          "SELECT type, version::text, recorded_at::text, session_id, task_id, payload, hash "
-          "FROM events WHERE type = 'task_updated' AND seq > 2 ORDER BY seq",
-          0, nullptr, nullptr, nullptr, nullptr, 1));
-      for (int i = 0; i < r.rows(); ++i) {
-        rows.push_back({std::string(r.get(i, 0)), std::string(r.get(i, 1)),
-                        std::string(r.get(i, 2)), std::string(r.get(i, 3)),
-                        std::string(r.get(i, 4)), std::string(r.get(i, 5)),
-                        std::string(r.get(i, 6))});
-        payload_bytes += double(rows.back().payload.size());
-      }
+      rows = stored_rows(info, "WHERE type = 'task_updated' AND seq > 2 ORDER BY seq");
+      for (const Row& row : rows) payload_bytes += double(row.payload.size());
       if (rows.empty()) throw std::runtime_error("no task_updated rows to replay");
       payload_bytes /= double(rows.size());
       drop_schema("w_template");
@@ -852,7 +854,7 @@ int main(int argc, char** argv) {
           for (std::size_t k = 0; k < active.size(); ++k) {
             const Variant v = active[(k + std::size_t(round)) % active.size()];
             const std::string schema = "w_cell_" + std::to_string(cell_no++);
-            const std::string info = fresh_schema(schema) + " application_name=" + schema;
+            const std::string info = fresh(schema) + " application_name=" + schema;
             std::function<std::function<void(std::uint64_t)>(int)> client;
             if (v == Taskjournal) {
               client = [&, info, durable](int t) -> std::function<void(std::uint64_t)> {
@@ -920,7 +922,7 @@ int main(int argc, char** argv) {
         for (int size : kBatchSizes) {
           if (!s.runs_variant("tj")) break;
           const std::string schema = "w_cell_" + std::to_string(cell_no++);
-          const std::string info = fresh_schema(schema) + " application_name=" + schema;
+          const std::string info = fresh(schema) + " application_name=" + schema;
           auto client = [&, info, durable, size](int) -> std::function<void(std::uint64_t)> {
             auto r = std::make_shared<tj::Registry>(tj::Registry::open_postgresql(
                 info, {.durability = durable ? tj::Durability::Full : tj::Durability::Normal}));
@@ -984,8 +986,8 @@ int main(int argc, char** argv) {
   // ---- get -----------------------------------------------------------------------------------
   std::vector<std::string> get_lines, get_costs;
   if (s.runs("get")) {
-    const std::string tj_info = fresh_schema("g_tj");
-    const std::string snap_info = fresh_schema("g_snap");
+    const std::string tj_info = fresh("g_tj");
+    const std::string snap_info = fresh("g_snap");
     const int sessions = std::max(1, s.read_tasks / 100);
     auto session_of = [&](int i) { return "sess_" + std::to_string(i % sessions); };
     auto id_of = [](int i) { return "task_read_" + std::to_string(i); };
@@ -1100,7 +1102,7 @@ int main(int argc, char** argv) {
       connect_s.push_back(seconds_since(start));
     }
     // The empty journal: created once, then opened.
-    fresh_schema("o_empty");
+    fresh("o_empty");
     { auto r = tj::Registry::open_postgresql(conninfo_for(base, "o_empty")); }
     std::vector<OpenFigures> empties;
     for (int round = 0; round < s.rounds; ++round)
@@ -1111,7 +1113,7 @@ int main(int argc, char** argv) {
                          fmt(median_open(empties, &OpenFigures::cpu_s), 3) + " | " +
                          fmt(median_open(empties, &OpenFigures::sends)) + " | 1.00× | " +
                          fmt(median_open(empties, &OpenFigures::rss_mb), 1) + " |");
-    const std::string info = fresh_schema("o_journal");
+    const std::string info = fresh("o_journal");
     std::uint64_t events = 0;
     int task = 0;
     for (std::uint64_t size : s.open_sizes) {
@@ -1175,7 +1177,7 @@ int main(int argc, char** argv) {
     drop_schema("o_journal");
 
     // A process that served 100 sessions of a journal of 100,000 tasks in 10,000 sessions.
-    const std::string wide = fresh_schema("o_wide");
+    const std::string wide = fresh("o_wide");
     {
       auto r = tj::Registry::open_postgresql(wide, {.durability = tj::Durability::Normal});
       for (int from = 0; from < 100'000; from += 1000) {
@@ -1341,13 +1343,13 @@ int main(int argc, char** argv) {
     for (milliseconds watch : {milliseconds{100}, milliseconds{1000}}) {
       const std::string schema = "n_watch_" + std::to_string(watch.count());
       rows.push_back(bench::watch::notifications(
-          open_pg, fresh_schema(schema), watch, s.watch_updates, milliseconds{5},
+          open_pg, fresh(schema), watch, s.watch_updates, milliseconds{5},
           "on_event, watch = " + std::to_string(watch.count()) + " ms (LISTEN; a read every " +
               std::to_string(std::max<long>(watch.count(), 1000)) + " ms as fallback)"));
       std::cerr << "watch " << watch.count() << " ms: " << rows.back().check << "\n";
       drop_schema(schema);
     }
-    rows.push_back(bench::watch::waits(open_pg, fresh_schema("n_wait"), s.wait_repetitions,
+    rows.push_back(bench::watch::waits(open_pg, fresh("n_wait"), s.wait_repetitions,
                                        "wait(), no watch (LISTEN)"));
     std::cerr << "wait: " << rows.back().check << "\n";
     drop_schema("n_wait");
